@@ -1,0 +1,85 @@
+# flint: `make` builds everything into build/, `make test` runs the whole suite.
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+B := build
+
+CC ?= gcc
+MUSL_CC ?= musl-gcc
+WARN := -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-missing-field-initializers
+HARDEN := -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2 -fPIE \
+	-fcf-protection
+CFLAGS ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Icommon -MMD -MP
+ALL_CFLAGS := $(WARN) $(HARDEN) $(CFLAGS)
+LDHARDEN := -pie -Wl,-z,relro,-z,now,-z,noexecstack
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# --- flint-vmm ---------------------------------------------------------------
+VMM_SRC := $(sort $(wildcard vmm/*.c vmm/virtio/*.c vmm/disk/*.c vmm/arch/x86_64/*.c))
+VMM_LIB_SRC := $(filter-out vmm/main.c,$(VMM_SRC))
+VMM_LIBS := -lpthread
+VMM_OBJ := $(VMM_SRC:%.c=$(B)/obj/%.o)
+VMM_SAN_OBJ := $(VMM_LIB_SRC:%.c=$(B)/san/%.o)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -c $< -o $@
+
+$(B)/flint-vmm: $(VMM_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ $(VMM_LIBS)
+
+$(B)/flint-vmm-san: $(VMM_SAN_OBJ) $(B)/san/vmm/main.o
+	$(CC) $(SAN) $^ -o $@ $(VMM_LIBS)
+
+$(B)/libvmm-san.a: $(VMM_SAN_OBJ)
+	ar rcs $@ $^
+
+# --- guest: flint-init, kernel, base image ------------------------------------
+INIT_SRC := $(sort $(wildcard guest/init/*.c))
+$(B)/flint-init: $(INIT_SRC) $(wildcard guest/init/*.h common/*.h)
+	@mkdir -p $(B)
+	$(MUSL_CC) -static -std=c11 -Wall -Wextra -Werror -O2 -D_GNU_SOURCE -Icommon \
+		-fstack-protector-strong $(INIT_SRC) -o $@
+
+KERNEL_INPUTS := guest/kernel-config/flint.config $(wildcard guest/kernel-patches/*.patch) tools/build-kernel
+$(B)/guest/vmlinux: $(KERNEL_INPUTS)
+	tools/build-kernel $@
+kernel: $(B)/guest/vmlinux
+
+$(B)/images/base.ext4: $(B)/flint-init tools/build-image $(wildcard images/base/*)
+	tools/build-image $@ $(B)/flint-init
+
+# --- tests -------------------------------------------------------------------
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
+$(B)/tests/unit/%: tests/unit/%.c $(B)/libvmm-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ivmm $(WARN) -O1 -g $(SAN) $< $(B)/libvmm-san.a -o $@ -lcmocka $(VMM_LIBS)
+
+GUEST_SRC := $(sort $(wildcard tests/guests/*.S tests/guests/*.c))
+-include tests/guests/guests.mk
+
+all: deps $(B)/flint-vmm $(B)/flint-init $(B)/guest/vmlinux $(B)/images/base.ext4
+
+deps:
+	@tools/install-deps --check-or-install
+
+unit: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+test: all $(B)/flint-vmm-san $(UNIT_BIN) test-guests-build
+	@tests/run-all.sh
+
+bench-vmm: all test-guests-build
+	@tools/bench-vmm
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps kernel unit test bench-vmm clean test-guests-build
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+/* flint-vmm's configuration, as parsed from the command line (vmm/args.c). */
+#ifndef FLINT_CONFIG_H
+#define FLINT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_DISKS_MAX 8u
+
+enum console_mode { CONSOLE_DEFAULT, CONSOLE_STDOUT, CONSOLE_FILE, CONSOLE_NONE };
+enum pvm_mode { PVM_AUTO, PVM_ON, PVM_OFF };
+
+struct disk_config {
+	const char *path;
+	bool readonly;
+};
+
+struct vm_config {
+	const char *kernel;
+	uint64_t mem_mib;
+	unsigned cpus;
+	struct disk_config disks[CONFIG_DISKS_MAX];
+	unsigned nr_disks;
+	enum console_mode console;
+	const char *console_path;
+	enum pvm_mode pvm;
+	bool boot_trace;
+	int verbose;
+	const char *cmdline_extra; /* appended to the kernel command line */
+	char *const *argv;         /* one-shot command, NULL-terminated; NULL: none */
+	unsigned argc;
+};
+
+#endif

@@ -1,0 +1,431 @@
+/* The VM: a straight setup sequence over KVM, memory, kernel, devices and vCPUs; teardown in reverse. */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "arch/x86_64/x86.h"
+#include "cmdline.h"
+#include "loader.h"
+#include "log.h"
+#include "pvm.h"
+#include "trace.h"
+
+#define KVM_API 12
+#define COM2_PORT 0x2f8u
+#define COM2_IRQ 3u
+
+void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
+{
+	pthread_mutex_lock(&vm->exit_lock);
+	if (!vm->exit_set) {
+		vm->exit_status = status;
+		vm->exit_reason[0] = '\0';
+		if (fmt) {
+			va_list ap;
+			va_start(ap, fmt);
+			vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
+			va_end(ap);
+		}
+		__atomic_store_n(&vm->exit_set, true, __ATOMIC_RELEASE);
+		evloop_stop(&vm->loop);
+	}
+	pthread_mutex_unlock(&vm->exit_lock);
+}
+
+static int kvm_check(struct vm *vm)
+{
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int e = errno;
+		log_err("cannot open /dev/kvm: %s%s", strerror(e),
+			e == ENOENT  ? " (this host has no KVM)" :
+			e == EACCES ? " (add yourself to the kvm group, or run as root)" :
+				      "");
+		return -e;
+	}
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API) {
+		log_err("/dev/kvm speaks an unknown API version");
+		return -EINVAL;
+	}
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
+		{ KVM_CAP_IRQCHIP, "in-kernel irqchip" },   { KVM_CAP_IRQFD, "irqfd" },
+		{ KVM_CAP_IOEVENTFD, "ioeventfd" },         { KVM_CAP_USER_MEMORY, "user memory" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "immediate_exit" }, { KVM_CAP_PIT2, "PIT" },
+	};
+	for (unsigned i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
+			log_err("KVM on this host lacks %s, which flint needs", need[i].name);
+			return -ENOTSUP;
+		}
+	}
+	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz < (int)sizeof(struct kvm_run)) {
+		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EINVAL;
+	}
+	vm->run_size = (size_t)sz;
+	return 0;
+}
+
+static int kvm_create(struct vm *vm)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		int e = errno;
+		log_err("KVM_CREATE_VM: %s", strerror(e));
+		return -e;
+	}
+	/* Intel needs these three pages for real-mode emulation; other hosts lack the calls. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_TSS_ADDR) > 0)
+		ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS);
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+		uint64_t a = LAYOUT_KVM_IDENTITY;
+		ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &a);
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		int e = errno;
+		log_err("KVM_CREATE_IRQCHIP: %s", strerror(e));
+		return -e;
+	}
+	/* The PIT is the timer Linux calibrates against; a dummy speaker port costs no exits. */
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		int e = errno;
+		log_err("KVM_CREATE_PIT2: %s", strerror(e));
+		return -e;
+	}
+	trace_phase("vm_created");
+	return 0;
+}
+
+static int memory_setup(struct vm *vm)
+{
+	int r = gmem_init(&vm->mem, vm->cfg.mem_mib << 20);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region reg = {
+			.slot = i,
+			.guest_phys_addr = vm->mem.region[i].gpa,
+			.memory_size = vm->mem.region[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
+			int e = errno;
+			log_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(e));
+			return -e;
+		}
+	}
+	trace_phase("memory_ready");
+	return 0;
+}
+
+static void serial_irq(void *ctx, unsigned gsi, bool level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_guest("serial", "KVM_IRQ_LINE: %s", strerror(errno));
+}
+
+static int console_setup(struct vm *vm)
+{
+	vm->console_fd = -1;
+	switch (vm->cfg.console) {
+	case CONSOLE_STDOUT:
+		vm->console_fd = STDOUT_FILENO;
+		break;
+	case CONSOLE_FILE:
+		vm->console_fd = open(vm->cfg.console_path,
+				      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+		if (vm->console_fd < 0) {
+			int e = errno;
+			log_err("cannot open console file %s: %s", vm->cfg.console_path,
+				strerror(e));
+			return -e;
+		}
+		vm->console_owned = true;
+		break;
+	case CONSOLE_DEFAULT:
+	case CONSOLE_NONE:
+		break;
+	}
+	serial_init(&vm->com1, LAYOUT_SERIAL_PORT, LAYOUT_SERIAL_IRQ, vm->console_fd, serial_irq,
+		    vm);
+	/* The one-shot program's stdout and stderr arrive on COM2, apart from kernel messages. */
+	serial_init(&vm->com2, COM2_PORT, COM2_IRQ, STDOUT_FILENO, serial_irq, vm);
+	return 0;
+}
+
+/* ---- virtio-mmio wiring ------------------------------------------------------------------- */
+
+static void mmio_irq(void *ctx, unsigned gsi)
+{
+	struct vm_mmio_slot *slot = ctx;
+	uint64_t one = 1;
+	(void)gsi;
+	if (write(slot->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_guest("irqfd", "write: %s", strerror(errno));
+}
+
+static void mmio_kick(void *arg, uint32_t events)
+{
+	struct vm_kick *k = arg;
+	uint64_t n;
+	(void)events;
+	if (read(k->fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	virtio_mmio_kick(k->slot->mmio, k->q);
+}
+
+/* Reserve the next window: its address, GSI, irqfd and hooks, before the device is built. */
+static struct vm_mmio_slot *mmio_reserve(struct vm *vm, uint64_t *base, unsigned *gsi,
+					 struct virtio_mmio_hooks *hooks)
+{
+	if (vm->nr_mmio == LAYOUT_VIRTIO_MAX) {
+		log_err("more than %u virtio devices", LAYOUT_VIRTIO_MAX);
+		return NULL;
+	}
+	struct vm_mmio_slot *slot = &vm->mmio[vm->nr_mmio];
+	*base = LAYOUT_VIRTIO_BASE + vm->nr_mmio * LAYOUT_VIRTIO_STRIDE;
+	*gsi = LAYOUT_VIRTIO_IRQ_BASE + vm->nr_mmio;
+	slot->vm = vm;
+	slot->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (slot->irqfd < 0) {
+		log_err("eventfd: %s", strerror(errno));
+		return NULL;
+	}
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)slot->irqfd, .gsi = *gsi };
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		log_err("KVM_IRQFD: %s", strerror(errno));
+		close(slot->irqfd);
+		slot->irqfd = -1;
+		return NULL;
+	}
+	*hooks = (struct virtio_mmio_hooks){ .ctx = slot, .irq = mmio_irq };
+	return slot;
+}
+
+/* The device is built: hook one ioeventfd per queue into the event loop. */
+static int mmio_commit(struct vm *vm, struct vm_mmio_slot *slot, struct virtio_mmio *m)
+{
+	slot->mmio = m;
+	slot->nr_queues = m->ops->num_queues;
+	vm->nr_mmio++;
+	for (unsigned q = 0; q < slot->nr_queues; q++) {
+		struct vm_kick *k = &slot->kick[q];
+		k->q = q;
+		k->slot = slot;
+		k->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (k->fd < 0) {
+			log_err("eventfd: %s", strerror(errno));
+			return -errno;
+		}
+		struct kvm_ioeventfd io = {
+			.datamatch = q,
+			.addr = m->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+			.len = 4,
+			.fd = k->fd,
+			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+		};
+		if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+			int e = errno;
+			log_err("KVM_IOEVENTFD: %s", strerror(e));
+			return -e;
+		}
+		int r = evloop_add(&vm->loop, k->fd, EPOLLIN, mmio_kick, k);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+struct vm_mmio_slot *vm_mmio_lookup(struct vm *vm, uint64_t gpa)
+{
+	if (gpa < LAYOUT_VIRTIO_BASE)
+		return NULL;
+	uint64_t i = (gpa - LAYOUT_VIRTIO_BASE) / LAYOUT_VIRTIO_STRIDE;
+	return i < vm->nr_mmio ? &vm->mmio[i] : NULL;
+}
+
+static int disks_setup(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
+		const struct disk_config *dc = &vm->cfg.disks[i];
+		int r = disk_open(&vm->disks[i], dc->path, dc->readonly);
+		if (r < 0)
+			return r;
+		uint64_t base;
+		unsigned gsi;
+		struct virtio_mmio_hooks hooks;
+		struct vm_mmio_slot *slot = mmio_reserve(vm, &base, &gsi, &hooks);
+		if (!slot)
+			return -ENOSPC;
+		char id[24];
+		snprintf(id, sizeof(id), "flint-vd%c", 'a' + i);
+		r = virtio_blk_init(&vm->blk[i], &vm->disks[i], id, &vm->mem, base, gsi, &hooks);
+		if (r < 0)
+			return r;
+		vm->nr_blk++;
+		r = mmio_commit(vm, slot, &vm->blk[i].mmio);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+static void on_signal(void *arg, uint32_t events)
+{
+	struct vm *vm = arg;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(vm->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	vm_request_exit(vm, 128 + (int)si.ssi_signo, "stopped by signal %u", si.ssi_signo);
+}
+
+static int signals_setup(struct vm *vm)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before any thread exists, so every vCPU thread inherits the mask. */
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGUSR1);
+	vm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (vm->signal_fd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	return evloop_add(&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm);
+}
+
+/* ---- init / run / destroy ----------------------------------------------------------------- */
+
+int vm_init(struct vm *vm, const struct vm_config *cfg)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->signal_fd = vm->console_fd = -1;
+	for (unsigned i = 0; i < CONFIG_DISKS_MAX; i++)
+		vm->disks[i].fd = -1;
+	for (unsigned i = 0; i < LAYOUT_VIRTIO_MAX; i++) {
+		vm->mmio[i].irqfd = -1;
+		for (unsigned q = 0; q < VIRTIO_MMIO_QUEUES_MAX; q++)
+			vm->mmio[i].kick[q].fd = -1;
+	}
+	pthread_mutex_init(&vm->exit_lock, NULL);
+	vm->pvm = cfg->pvm == PVM_ON || (cfg->pvm == PVM_AUTO && pvm_host_detect());
+	if (vm->pvm)
+		log_info("PVM host: guest compatibility flags on");
+
+	int r = evloop_init(&vm->loop);
+	if (r == 0)
+		r = signals_setup(vm);
+	if (r == 0)
+		r = kvm_check(vm);
+	if (r == 0)
+		r = kvm_create(vm);
+	if (r == 0)
+		r = memory_setup(vm);
+	if (r < 0)
+		return r;
+
+	struct loaded_kernel k;
+	r = loader_load_elf(&vm->mem, cfg->kernel, &k);
+	if (r < 0)
+		return r;
+	vm->entry = k.entry;
+	trace_phase("kernel_loaded");
+
+	r = console_setup(vm);
+	if (r == 0)
+		r = disks_setup(vm);
+	if (r == 0)
+		r = cmdline_build(vm->cmdline, sizeof(vm->cmdline), cfg, vm->pvm, vm->nr_mmio);
+	if (r == 0)
+		r = x86_boot_setup(&vm->mem, vm->cmdline, cfg->cpus);
+	if (r < 0)
+		return r;
+	log_info("kernel command line: %s", vm->cmdline);
+
+	for (unsigned i = 0; i < cfg->cpus; i++) {
+		r = vcpu_init(&vm->vcpus[i], vm, i);
+		vm->nr_vcpus = i + 1;
+		if (r < 0)
+			return r;
+	}
+	trace_phase("devices_ready");
+	return 0;
+}
+
+int vm_run(struct vm *vm)
+{
+	int r = 0;
+	for (unsigned i = 0; i < vm->nr_vcpus && r == 0; i++)
+		r = vcpu_start(&vm->vcpus[i]);
+	if (r < 0)
+		vm_request_exit(vm, VM_EXIT_FAILURE, "could not start the vCPUs");
+	else if (evloop_run(&vm->loop) < 0)
+		vm_request_exit(vm, VM_EXIT_FAILURE, "the event loop failed");
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	trace_phase("exit");
+	if (vm->exit_status == VM_EXIT_FAILURE && vm->exit_reason[0])
+		log_err("%s", vm->exit_reason);
+	else if (vm->exit_reason[0])
+		log_info("%s", vm->exit_reason);
+	return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	for (unsigned i = 0; i < LAYOUT_VIRTIO_MAX; i++) {
+		struct vm_mmio_slot *s = &vm->mmio[i];
+		for (unsigned q = 0; q < VIRTIO_MMIO_QUEUES_MAX; q++)
+			if (s->kick[q].fd >= 0)
+				close(s->kick[q].fd);
+		if (s->irqfd >= 0)
+			close(s->irqfd);
+	}
+	for (unsigned i = 0; i < vm->nr_blk; i++)
+		virtio_blk_destroy(&vm->blk[i]);
+	for (unsigned i = 0; i < CONFIG_DISKS_MAX; i++)
+		if (vm->disks[i].fd >= 0)
+			disk_close(&vm->disks[i]);
+	if (vm->console_owned)
+		close(vm->console_fd);
+	serial_destroy(&vm->com1);
+	serial_destroy(&vm->com2);
+	gmem_destroy(&vm->mem);
+	if (vm->signal_fd >= 0)
+		close(vm->signal_fd);
+	evloop_destroy(&vm->loop);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	pthread_mutex_destroy(&vm->exit_lock);
+}
