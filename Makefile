@@ -24,20 +24,25 @@ VMM_SAN_OBJ := $(VMM_LIB_SRC:%.c=$(B)/san/%.o)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -c $< -o $@
+	@echo "  CC san  $<"
+	@$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -c $< -o $@
 
 $(B)/flint-vmm: $(VMM_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ $(VMM_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ $(VMM_LIBS)
 
 $(B)/flint-vmm-san: $(VMM_SAN_OBJ) $(B)/san/vmm/main.o
-	$(CC) $(SAN) $^ -o $@ $(VMM_LIBS)
+	@echo "  LD san  $@"
+	@$(CC) $(SAN) $^ -o $@ $(VMM_LIBS)
 
 $(B)/libvmm-san.a: $(VMM_SAN_OBJ)
-	ar rcs $@ $^
+	@rm -f $@
+	@ar rcs $@ $^
 
 # --- guest: flint-init, kernel, base image ------------------------------------
 INIT_SRC := $(sort $(wildcard guest/init/*.c))

@@ -128,23 +128,34 @@ int loader_load_elf_image(struct gmem *m, const uint8_t *img, uint64_t size, con
 	if (r < 0)
 		return r;
 
+	/* The note first: a file without one is not a kernel we can enter, whatever its segments. */
 	bool have_entry = false, have_load = false;
+	for (unsigned i = 0; i < n && !have_entry; i++) {
+		const struct phdr *p = &ph[i];
+		if (p->type != PT_NOTE)
+			continue;
+		if (!range_in(p->offset, p->filesz, size)) {
+			log_err("%s: note segment lies outside the file", name);
+			return -ENOEXEC;
+		}
+		r = find_pvh_note(img + p->offset, p->filesz, &k->entry);
+		if (r < 0) {
+			log_err("%s: malformed ELF note", name);
+			return r;
+		}
+		have_entry = r == 1;
+	}
+	if (!have_entry) {
+		log_err("%s: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); build the kernel with "
+			"CONFIG_PVH=y",
+			name);
+		return -ENOEXEC;
+	}
+
 	k->low = UINT64_MAX;
 	k->end = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct phdr *p = &ph[i];
-		if (p->type == PT_NOTE && !have_entry) {
-			if (!range_in(p->offset, p->filesz, size)) {
-				log_err("%s: note segment lies outside the file", name);
-				return -ENOEXEC;
-			}
-			r = find_pvh_note(img + p->offset, p->filesz, &k->entry);
-			if (r < 0) {
-				log_err("%s: malformed ELF note", name);
-				return r;
-			}
-			have_entry = r == 1;
-		}
 		if (p->type != PT_LOAD || p->memsz == 0)
 			continue;
 		if (p->filesz > p->memsz || !range_in(p->offset, p->filesz, size)) {
@@ -169,12 +180,6 @@ int loader_load_elf_image(struct gmem *m, const uint8_t *img, uint64_t size, con
 	}
 	if (!have_load) {
 		log_err("%s: no loadable segments", name);
-		return -ENOEXEC;
-	}
-	if (!have_entry) {
-		log_err("%s: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); build the kernel with "
-			"CONFIG_PVH=y",
-			name);
 		return -ENOEXEC;
 	}
 	if (k->entry < k->low || k->entry >= k->end || k->entry >= LAYOUT_MMIO_HOLE) {

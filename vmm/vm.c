@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -95,6 +97,16 @@ static int kvm_create(struct vm *vm)
 		uint64_t a = LAYOUT_KVM_IDENTITY;
 		ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &a);
 	}
+	trace_phase("vm_created");
+	return 0;
+}
+
+/*
+ * After the memory slots: with the irqchip's devices already on the VM's buses, every
+ * memslot change waits for an expedited SRCU grace period (milliseconds in a nested VM).
+ */
+static int irqchip_create(struct vm *vm)
+{
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		int e = errno;
 		log_err("KVM_CREATE_IRQCHIP: %s", strerror(e));
@@ -107,7 +119,6 @@ static int kvm_create(struct vm *vm)
 		log_err("KVM_CREATE_PIT2: %s", strerror(e));
 		return -e;
 	}
-	trace_phase("vm_created");
 	return 0;
 }
 
@@ -346,6 +357,8 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 		r = kvm_create(vm);
 	if (r == 0)
 		r = memory_setup(vm);
+	if (r == 0)
+		r = irqchip_create(vm);
 	if (r < 0)
 		return r;
 
@@ -377,6 +390,28 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	return 0;
 }
 
+/* Resident KiB of the whole process, and of guest RAM alone (pages the guest touched). */
+static void report_memory(struct vm *vm)
+{
+	unsigned long rss = 0, guest = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+	if (f) {
+		unsigned long size, res;
+		if (fscanf(f, "%lu %lu", &size, &res) == 2)
+			rss = res * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
+		fclose(f);
+	}
+	size_t pages = vm->mem.map_size / (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *vec = pages ? malloc(pages) : NULL;
+	if (vec && mincore(vm->mem.map, vm->mem.map_size, vec) == 0) {
+		for (size_t i = 0; i < pages; i++)
+			guest += vec[i] & 1;
+		guest *= (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
+	}
+	free(vec);
+	trace_memory(rss, guest);
+}
+
 int vm_run(struct vm *vm)
 {
 	int r = 0;
@@ -391,6 +426,8 @@ int vm_run(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	trace_phase("exit");
+	if (vm->cfg.boot_trace)
+		report_memory(vm);
 	if (vm->exit_status == VM_EXIT_FAILURE && vm->exit_reason[0])
 		log_err("%s", vm->exit_reason);
 	else if (vm->exit_reason[0])
