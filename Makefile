@@ -56,7 +56,7 @@ $(B)/guest/vmlinux: $(KERNEL_INPUTS)
 	tools/build-kernel $@
 kernel: $(B)/guest/vmlinux
 
-$(B)/images/base.ext4: $(B)/flint-init tools/build-image $(wildcard images/base/*)
+$(B)/images/base.ext4: $(B)/flint-init tools/build-image $(shell find images/base -type f 2>/dev/null)
 	tools/build-image $@ $(B)/flint-init
 
 # --- tests -------------------------------------------------------------------
@@ -65,6 +65,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libvmm-san.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ivmm $(WARN) -O1 -g $(SAN) $< $(B)/libvmm-san.a -o $@ -lcmocka $(VMM_LIBS)
+
+# flint-init's pure parsing is tested on the host: it links guest/init/cmdline.c, not the VMM.
+$(B)/tests/unit/test_init_cmdline: tests/unit/test_init_cmdline.c guest/init/cmdline.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iguest/init $(WARN) -O1 -g $(SAN) $^ -o $@ -lcmocka
 
 GUEST_SRC := $(sort $(wildcard tests/guests/*.S tests/guests/*.c))
 -include tests/guests/guests.mk
@@ -80,7 +85,11 @@ unit: $(UNIT_BIN)
 test: all $(B)/flint-vmm-san $(UNIT_BIN) test-guests-build
 	@tests/run-all.sh
 
-bench-vmm: all test-guests-build
+$(B)/spawn-time: tools/bench/spawn-time.c
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDHARDEN) $< -o $@
+
+bench-vmm: all test-guests-build $(B)/spawn-time
 	@tools/bench-vmm
 
 clean:

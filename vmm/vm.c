@@ -435,6 +435,39 @@ int vm_run(struct vm *vm)
 	return vm->exit_status;
 }
 
+/*
+ * Destroying a VM with an in-kernel irqchip waits for expedited SRCU grace periods: 15 ms
+ * on a nested host, while the process's exit status is already known. The caller should
+ * not wait for that, so a child takes the last reference to the VM and drops it once we
+ * have exited (its pipe reads EOF). Without a child, the close simply happens here.
+ */
+static void vm_fd_release(int fd)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		close(fd);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Hold none of the caller's pipes open: it may be reading our stdout to EOF. */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int i = 0; i < 3 && null >= 0; i++)
+			dup2(null, i);
+		close(p[1]);
+		char c;
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(fd);
+		_exit(0);
+	}
+	close(p[0]);
+	close(fd);
+	if (pid < 0)
+		close(p[1]);
+	/* else p[1] stays open until we exit: that is the child's signal. */
+}
+
 void vm_destroy(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -460,9 +493,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->signal_fd >= 0)
 		close(vm->signal_fd);
 	evloop_destroy(&vm->loop);
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	if (vm->vm_fd >= 0)
+		vm_fd_release(vm->vm_fd);
 	pthread_mutex_destroy(&vm->exit_lock);
 }
