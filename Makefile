@@ -64,12 +64,14 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libvmm-san.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Ivmm $(WARN) -O1 -g $(SAN) $< $(B)/libvmm-san.a -o $@ -lcmocka $(VMM_LIBS)
+	@echo "  CC test $@"
+	@$(CC) $(CPPFLAGS) -Ivmm $(WARN) -O1 -g $(SAN) $< $(B)/libvmm-san.a -o $@ -lcmocka $(VMM_LIBS)
 
 # flint-init's pure parsing is tested on the host: it links guest/init/cmdline.c, not the VMM.
-$(B)/tests/unit/test_init_cmdline: tests/unit/test_init_cmdline.c guest/init/cmdline.c
+$(B)/tests/unit/test_init_cmdline: tests/unit/test_init_cmdline.c guest/init/cmdline.c \
+		guest/init/cmdline.h common/flint_port.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Iguest/init $(WARN) -O1 -g $(SAN) $^ -o $@ -lcmocka
+	$(CC) $(CPPFLAGS) -Iguest/init $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
 
 GUEST_SRC := $(sort $(wildcard tests/guests/*.S tests/guests/*.c))
 -include tests/guests/guests.mk

@@ -49,8 +49,8 @@ int disk_open(struct disk *d, const char *path, bool readonly)
 	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		log_err("disk %s: cannot open %s: %s", d->path, readonly ? "read-only" : "read-write",
-			strerror(e));
+		log_err("disk %s: cannot open %s: %s", d->path,
+			readonly ? "read-only" : "read-write", strerror(e));
 		return -e;
 	}
 	d->fd = fd;

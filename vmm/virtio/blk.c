@@ -8,18 +8,18 @@
 
 #define VIRTIO_BLK_ID 2u
 
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_SEG_MAX  2
+#define VIRTIO_BLK_F_RO	      5
 #define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_FLUSH    9
 
-#define VIRTIO_BLK_T_IN 0u
-#define VIRTIO_BLK_T_OUT 1u
-#define VIRTIO_BLK_T_FLUSH 4u
+#define VIRTIO_BLK_T_IN	    0u
+#define VIRTIO_BLK_T_OUT    1u
+#define VIRTIO_BLK_T_FLUSH  4u
 #define VIRTIO_BLK_T_GET_ID 8u
 
-#define VIRTIO_BLK_S_OK 0u
-#define VIRTIO_BLK_S_IOERR 1u
+#define VIRTIO_BLK_S_OK	    0u
+#define VIRTIO_BLK_S_IOERR  1u
 #define VIRTIO_BLK_S_UNSUPP 2u
 
 #define SECTOR 512u
@@ -57,11 +57,13 @@ _Static_assert(sizeof(struct virtio_blk_req_hdr) == 16, "request header layout")
 static void blk_config_read(void *dev, uint32_t off, void *buf, uint32_t len)
 {
 	struct virtio_blk *b = dev;
-	struct virtio_blk_config cfg = {
-		.capacity = b->disk->size / SECTOR,
-		.seg_max = VIRTQ_CHAIN_MAX - 2, /* the header and status take two */
-		.blk_size = SECTOR,
-	};
+	struct virtio_blk_config cfg;
+
+	/* memset, not an initializer: padding must not carry stack bytes to the guest. */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.capacity = b->disk->size / SECTOR;
+	cfg.seg_max = VIRTQ_CHAIN_MAX - 2; /* the header and status take two */
+	cfg.blk_size = SECTOR;
 	memcpy(buf, (const uint8_t *)&cfg + off, len);
 }
 

@@ -5,42 +5,42 @@
 
 #include "../log.h"
 
-#define MMIO_MAGIC 0x74726976u  /* "virt" */
+#define MMIO_MAGIC   0x74726976u /* "virt" */
 #define MMIO_VERSION 2u
-#define MMIO_VENDOR 0x544e4c46u /* "FLNT" */
+#define MMIO_VENDOR  0x544e4c46u /* "FLNT" */
 
-#define REG_MAGIC 0x000
-#define REG_VERSION 0x004
-#define REG_DEVICE_ID 0x008
-#define REG_VENDOR_ID 0x00c
-#define REG_DEVICE_FEATURES 0x010
+#define REG_MAGIC		0x000
+#define REG_VERSION		0x004
+#define REG_DEVICE_ID		0x008
+#define REG_VENDOR_ID		0x00c
+#define REG_DEVICE_FEATURES	0x010
 #define REG_DEVICE_FEATURES_SEL 0x014
-#define REG_DRIVER_FEATURES 0x020
+#define REG_DRIVER_FEATURES	0x020
 #define REG_DRIVER_FEATURES_SEL 0x024
-#define REG_QUEUE_SEL 0x030
-#define REG_QUEUE_NUM_MAX 0x034
-#define REG_QUEUE_NUM 0x038
-#define REG_QUEUE_READY 0x044
-#define REG_INTERRUPT_STATUS 0x060
-#define REG_INTERRUPT_ACK 0x064
-#define REG_STATUS 0x070
-#define REG_QUEUE_DESC_LOW 0x080
-#define REG_QUEUE_DESC_HIGH 0x084
-#define REG_QUEUE_DRIVER_LOW 0x090
-#define REG_QUEUE_DRIVER_HIGH 0x094
-#define REG_QUEUE_DEVICE_LOW 0x0a0
-#define REG_QUEUE_DEVICE_HIGH 0x0a4
-#define REG_SHM_SEL 0x0ac
-#define REG_SHM_LEN_LOW 0x0b0
-#define REG_SHM_BASE_HIGH 0x0bc
-#define REG_CONFIG_GENERATION 0x0fc
+#define REG_QUEUE_SEL		0x030
+#define REG_QUEUE_NUM_MAX	0x034
+#define REG_QUEUE_NUM		0x038
+#define REG_QUEUE_READY		0x044
+#define REG_INTERRUPT_STATUS	0x060
+#define REG_INTERRUPT_ACK	0x064
+#define REG_STATUS		0x070
+#define REG_QUEUE_DESC_LOW	0x080
+#define REG_QUEUE_DESC_HIGH	0x084
+#define REG_QUEUE_DRIVER_LOW	0x090
+#define REG_QUEUE_DRIVER_HIGH	0x094
+#define REG_QUEUE_DEVICE_LOW	0x0a0
+#define REG_QUEUE_DEVICE_HIGH	0x0a4
+#define REG_SHM_SEL		0x0ac
+#define REG_SHM_LEN_LOW		0x0b0
+#define REG_SHM_BASE_HIGH	0x0bc
+#define REG_CONFIG_GENERATION	0x0fc
 
 #define INT_USED_RING 1u
-#define INT_CONFIG 2u
+#define INT_CONFIG    2u
 
 #define STATUS_INIT_STEPS (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER)
-#define STATUS_FEATURES (STATUS_INIT_STEPS | VIRTIO_STATUS_FEATURES_OK)
-#define STATUS_RUNNING (STATUS_FEATURES | VIRTIO_STATUS_DRIVER_OK)
+#define STATUS_FEATURES	  (STATUS_INIT_STEPS | VIRTIO_STATUS_FEATURES_OK)
+#define STATUS_RUNNING	  (STATUS_FEATURES | VIRTIO_STATUS_DRIVER_OK)
 
 int virtio_mmio_init(struct virtio_mmio *m, const struct virtio_dev_ops *ops, void *dev,
 		     uint64_t device_features, const struct gmem *mem, uint64_t base, unsigned gsi,
@@ -110,8 +110,8 @@ static void notify_locked(struct virtio_mmio *m, unsigned q)
 		return;
 	}
 	/* Kicks racing a reset, or from a driver that is not running the device, do nothing. */
-	uint32_t s = m->status & (STATUS_RUNNING | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED);
-	if (s != STATUS_RUNNING || !m->vq[q].ready)
+	uint32_t stop = VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED;
+	if ((m->status & (STATUS_RUNNING | stop)) != STATUS_RUNNING || !m->vq[q].ready)
 		return;
 	m->ops->notify(m->dev, q);
 }
@@ -299,7 +299,8 @@ static void reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
 		m->driver_features_sel = v;
 		return;
 	case REG_DRIVER_FEATURES:
-		if ((m->status & STATUS_FEATURES) != STATUS_INIT_STEPS || m->driver_features_sel > 1) {
+		if ((m->status & STATUS_FEATURES) != STATUS_INIT_STEPS ||
+		    m->driver_features_sel > 1) {
 			log_guest(m->ops->name, "DriverFeatures[%u] write with status %#x",
 				  m->driver_features_sel, m->status);
 			return;

@@ -1,4 +1,4 @@
-/* Split-ring layouts from the virtio 1.2 spec (§2.7), shared by the virtqueue core and its tests. */
+/* Split-ring layouts from the virtio 1.2 spec (§2.7), shared by the virtqueue core and tests. */
 #ifndef FLINT_VIRTIO_TYPES_H
 #define FLINT_VIRTIO_TYPES_H
 
@@ -12,12 +12,12 @@
 #error "flint assumes a little-endian host"
 #endif
 
-#define VIRTQ_DESC_F_NEXT 1u
-#define VIRTQ_DESC_F_WRITE 2u
+#define VIRTQ_DESC_F_NEXT     1u
+#define VIRTQ_DESC_F_WRITE    2u
 #define VIRTQ_DESC_F_INDIRECT 4u
 
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1u
-#define VIRTQ_USED_F_NO_NOTIFY 1u
+#define VIRTQ_USED_F_NO_NOTIFY	   1u
 
 struct vring_desc {
 	uint64_t addr;

@@ -1,4 +1,4 @@
-/* Split virtqueue core: the only code that reads rings the guest writes, so it trusts none of it. */
+/* Split virtqueue core: the one reader of guest-written rings, so it trusts none of it. */
 #include "virtq.h"
 
 #include <errno.h>
@@ -14,12 +14,18 @@
  * is loaded exactly once into a local with an atomic load, and every descriptor is
  * copied once; only the local copies are validated and used.
  *
- * Barriers come in pairs with the driver's (Linux virtio_ring.c names in brackets):
- *   avail_idx_read      acquire after loading avail->idx     [virtio_wmb before avail->idx]
- *   used_idx_publish    release before storing used->idx     [virtio_rmb after used->idx]
- *   barrier_full        before reading used_event/flags, and [virtio_mb in
- *                       after storing avail_event             virtqueue_kick_prepare/
- *                                                             virtqueue_enable_cb]
+ * Barriers, each paired with one in the driver (Linux drivers/virtio/virtio_ring.c):
+ *  - avail_idx_read: acquire after loading avail->idx, so ring entries and descriptors
+ *    are read after it; pairs with the driver's write barrier before it bumps avail->idx.
+ *  - used_idx_publish: release before storing used->idx, so the used entries land first;
+ *    pairs with the driver's read barrier after it loads used->idx.
+ *  - virtq_should_signal: full fence between our used->idx store and loading used_event
+ *    or flags; pairs with the driver's full barrier between storing used_event and
+ *    re-reading used->idx (virtqueue_enable_cb). Without it each side can miss the
+ *    other's store and the interrupt is lost.
+ *  - virtq_pop, empty ring with EVENT_IDX: full fence between storing avail_event and
+ *    re-reading avail->idx; pairs with the driver's between bumping avail->idx and
+ *    loading avail_event (virtqueue_kick_prepare). Otherwise a kick can be lost.
  */
 static inline void barrier_acquire(void)
 {
