@@ -73,8 +73,20 @@ $(B)/tests/unit/test_init_cmdline: tests/unit/test_init_cmdline.c guest/init/cmd
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iguest/init $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
 
-GUEST_SRC := $(sort $(wildcard tests/guests/*.S tests/guests/*.c))
 -include tests/guests/guests.mk
+
+# --- fuzzing (libFuzzer) ---------------------------------------------------------
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_SECONDS ?= 30
+$(B)/fuzz/%: tests/fuzz/%.c $(VMM_LIB_SRC) $(wildcard vmm/*.h vmm/*/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(CPPFLAGS) -Ivmm -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(VMM_LIB_SRC) -o $@ -lpthread
+fuzz-build: $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
+	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 all: deps $(B)/flint-vmm $(B)/flint-init $(B)/guest/vmlinux $(B)/images/base.ext4
 
@@ -84,7 +96,7 @@ deps:
 unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
-test: all $(B)/flint-vmm-san $(UNIT_BIN) test-guests-build
+test: all $(B)/flint-vmm-san $(UNIT_BIN) test-guests-build $(FUZZ_BIN)
 	@tests/run-all.sh
 
 $(B)/spawn-time: tools/bench/spawn-time.c
@@ -97,5 +109,5 @@ bench-vmm: all test-guests-build $(B)/spawn-time
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps kernel unit test bench-vmm clean test-guests-build
+.PHONY: all deps kernel unit test bench-vmm clean test-guests-build fuzz fuzz-build
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -35,6 +35,7 @@ suite cli bash tests/integration/test_cli.sh
 suite init-host bash tests/integration/test_init_host.sh
 suite guests bash tests/integration/test_guests.sh
 suite guests-asan env FLINT_VMM=build/flint-vmm-san bash tests/integration/test_guests.sh
+suite fuzz tests/run-fuzz.sh "${FUZZ_SECONDS:-15}" build/fuzz/fuzz_*
 suite e2e bash tests/e2e/test_oneshot.sh
 
 echo
