@@ -13,12 +13,12 @@ CFLAGS ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Icommon -MMD -MP
 ALL_CFLAGS := $(WARN) $(HARDEN) $(CFLAGS)
 LDHARDEN := -pie -Wl,-z,relro,-z,now,-z,noexecstack
-SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DFLINT_SANITIZED
 
 # --- flint-vmm ---------------------------------------------------------------
 VMM_SRC := $(sort $(wildcard vmm/*.c vmm/virtio/*.c vmm/disk/*.c vmm/arch/x86_64/*.c))
 VMM_LIB_SRC := $(filter-out vmm/main.c,$(VMM_SRC))
-VMM_LIBS := -lpthread
+VMM_LIBS := -lpthread -lseccomp
 VMM_OBJ := $(VMM_SRC:%.c=$(B)/obj/%.o)
 VMM_SAN_OBJ := $(VMM_LIB_SRC:%.c=$(B)/san/%.o)
 
@@ -83,7 +83,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(VMM_LIB_SRC) $(wildcard vmm/*.h vmm/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	@clang $(CPPFLAGS) -Ivmm -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(VMM_LIB_SRC) -o $@ -lpthread
+		-fno-sanitize-recover=all $< $(VMM_LIB_SRC) -o $@ -lpthread -lseccomp
 fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)

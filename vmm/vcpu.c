@@ -16,8 +16,15 @@
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
+static void kick_handler(int sig);
+
 int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id)
 {
+	/* Installed during setup: once the sandbox is on, sigaction is refused. */
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigemptyset(&sa.sa_mask);
+	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
+
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
 	v->id = id;
@@ -235,6 +242,9 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	pthread_setname_np(pthread_self(), name); /* from the thread itself: a prctl, no open */
 	if (v->id == 0)
 		trace_phase("first_kvm_run");
 	while (!__atomic_load_n(&vm->exit_set, __ATOMIC_ACQUIRE)) {
@@ -255,21 +265,11 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *v)
 {
-	static bool handler_set;
-	if (!handler_set) {
-		struct sigaction sa = { .sa_handler = kick_handler };
-		sigemptyset(&sa.sa_mask);
-		sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
-		handler_set = true;
-	}
-	char name[16];
 	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
 	if (r) {
 		log_err("starting vCPU %u: %s", v->id, strerror(r));
 		return -r;
 	}
-	snprintf(name, sizeof(name), "vcpu%u", v->id);
-	pthread_setname_np(v->thread, name);
 	v->started = true;
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "loader.h"
 #include "log.h"
 #include "pvm.h"
+#include "sandbox.h"
 #include "trace.h"
 
 #define KVM_API 12
@@ -336,6 +337,8 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->signal_fd = vm->console_fd = -1;
+	vm->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	vm->statm_fd = cfg->boot_trace ? open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : -1;
 	for (unsigned i = 0; i < CONFIG_DISKS_MAX; i++)
 		vm->disks[i].fd = -1;
 	for (unsigned i = 0; i < LAYOUT_VIRTIO_MAX; i++) {
@@ -394,12 +397,13 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 static void report_memory(struct vm *vm)
 {
 	unsigned long rss = 0, guest = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-	if (f) {
+	char buf[128];
+	ssize_t n = vm->statm_fd >= 0 ? pread(vm->statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+	if (n > 0) {
 		unsigned long size, res;
-		if (fscanf(f, "%lu %lu", &size, &res) == 2)
+		buf[n] = '\0';
+		if (sscanf(buf, "%lu %lu", &size, &res) == 2)
 			rss = res * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
-		fclose(f);
 	}
 	size_t pages = vm->mem.map_size / (size_t)sysconf(_SC_PAGESIZE);
 	unsigned char *vec = pages ? malloc(pages) : NULL;
@@ -415,6 +419,14 @@ static void report_memory(struct vm *vm)
 int vm_run(struct vm *vm)
 {
 	int r = 0;
+#ifndef FLINT_SANITIZED
+	/* Sanitizer runtimes need calls the allowlist refuses (LSan ptraces at exit). */
+	r = sandbox_enter();
+	if (r < 0) {
+		vm_request_exit(vm, VM_EXIT_FAILURE, "could not confine flint-vmm");
+		return VM_EXIT_FAILURE;
+	}
+#endif
 	for (unsigned i = 0; i < vm->nr_vcpus && r == 0; i++)
 		r = vcpu_start(&vm->vcpus[i]);
 	if (r < 0)
@@ -441,7 +453,7 @@ int vm_run(struct vm *vm)
  * not wait for that, so a child takes the last reference to the VM and drops it once we
  * have exited (its pipe reads EOF). Without a child, the close simply happens here.
  */
-static void vm_fd_release(int fd)
+static void vm_fd_release(int fd, int null)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
@@ -451,7 +463,6 @@ static void vm_fd_release(int fd)
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* Hold none of the caller's pipes open: it may be reading our stdout to EOF. */
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		for (int i = 0; i < 3 && null >= 0; i++)
 			dup2(null, i);
 		close(p[1]);
@@ -496,6 +507,10 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	if (vm->vm_fd >= 0)
-		vm_fd_release(vm->vm_fd);
+		vm_fd_release(vm->vm_fd, vm->null_fd);
+	if (vm->null_fd >= 0)
+		close(vm->null_fd);
+	if (vm->statm_fd >= 0)
+		close(vm->statm_fd);
 	pthread_mutex_destroy(&vm->exit_lock);
 }

@@ -56,6 +56,8 @@ struct vm {
 	struct vcpu vcpus[LAYOUT_MAX_CPUS];
 	unsigned nr_vcpus;
 
+	int null_fd;  /* /dev/null, opened before the sandbox forbids open */
+	int statm_fd; /* /proc/self/statm for the memory report, with --boot-trace */
 	int console_fd; /* kernel console (ttyS0); -1 discards */
 	bool console_owned;
 	struct serial com1, com2; /* com2 carries the one-shot program's output */

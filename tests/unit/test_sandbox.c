@@ -1,0 +1,125 @@
+/* sandbox_enter: allowed calls still work, forbidden ones kill the process with SIGSYS. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+enum probe { PROBE_NONE, PROBE_SOCKET, PROBE_EXECVE, PROBE_OPENAT, PROBE_MMAP_EXEC, PROBE_IOCTL };
+
+/* Enter the sandbox in a child, write a byte (allowed), then try the probe. Returns wait status. */
+static int run_child(enum probe probe, int *wrote)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		if (sandbox_enter() < 0)
+			_exit(100);
+		char c = 'x';
+		if (write(p[1], &c, 1) != 1)
+			_exit(101);
+		/* Raw system calls: no libc wrapper may open or allocate on our behalf. */
+		switch (probe) {
+		case PROBE_SOCKET:
+			syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+			break;
+		case PROBE_EXECVE:
+			syscall(SYS_execve, "/bin/true", NULL, NULL);
+			break;
+		case PROBE_OPENAT:
+			syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
+			break;
+		case PROBE_MMAP_EXEC:
+			syscall(SYS_mmap, NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0);
+			break;
+		case PROBE_IOCTL:
+			syscall(SYS_ioctl, 0, KVM_CREATE_VM, 0);
+			break;
+		case PROBE_NONE:
+			break;
+		}
+		syscall(SYS_exit_group, 7);
+	}
+	close(p[1]);
+	char c;
+	*wrote = read(p[0], &c, 1) == 1 && c == 'x';
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+static void test_allowed_calls_work(void **state)
+{
+	(void)state;
+	int wrote;
+	int st = run_child(PROBE_NONE, &wrote);
+	assert_true(wrote);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 7);
+}
+
+static void expect_sigsys(enum probe probe)
+{
+	int wrote;
+	int st = run_child(probe, &wrote);
+	assert_true(wrote); /* the filter was in place and write(2) passed it */
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+}
+
+static void test_socket_dies(void **state)
+{
+	(void)state;
+	expect_sigsys(PROBE_SOCKET);
+}
+
+static void test_execve_dies(void **state)
+{
+	(void)state;
+	expect_sigsys(PROBE_EXECVE);
+}
+
+static void test_openat_dies(void **state)
+{
+	(void)state;
+	expect_sigsys(PROBE_OPENAT);
+}
+
+static void test_exec_mapping_dies(void **state)
+{
+	(void)state;
+	expect_sigsys(PROBE_MMAP_EXEC);
+}
+
+static void test_other_ioctl_dies(void **state)
+{
+	(void)state;
+	expect_sigsys(PROBE_IOCTL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_allowed_calls_work), cmocka_unit_test(test_socket_dies),
+		cmocka_unit_test(test_execve_dies),        cmocka_unit_test(test_openat_dies),
+		cmocka_unit_test(test_exec_mapping_dies),  cmocka_unit_test(test_other_ioctl_dies),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

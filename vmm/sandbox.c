@@ -1,0 +1,90 @@
+/* The seccomp allowlist for a running VM: every allowed call has its reason beside it. */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include "log.h"
+
+#define ALLOW(name) { SCMP_SYS(name), 0, { { 0 } } }
+
+struct rule {
+	int nr;
+	unsigned nargs;
+	struct scmp_arg_cmp arg[1];
+};
+
+static const struct rule rules[] = {
+	/* device and console I/O: eventfds, irqfds, signalfd, the UART's output fd */
+	ALLOW(read),
+	ALLOW(write),
+	/* virtio-blk: the disk backend's data path and FLUSH */
+	ALLOW(preadv),
+	ALLOW(pwritev),
+	ALLOW(pread64),
+	ALLOW(pwrite64),
+	ALLOW(fdatasync),
+	/* the event loop */
+	ALLOW(epoll_wait),
+	ALLOW(epoll_pwait),
+	/* vCPU threads: enter the guest, read registers for an exit report, drive UART IRQ lines */
+	{ SCMP_SYS(ioctl), 1, { SCMP_A1(SCMP_CMP_EQ, KVM_RUN) } },
+	{ SCMP_SYS(ioctl), 1, { SCMP_A1(SCMP_CMP_EQ, KVM_GET_REGS) } },
+	{ SCMP_SYS(ioctl), 1, { SCMP_A1(SCMP_CMP_EQ, KVM_IRQ_LINE) } },
+	/* locks, joins, and kicking vCPUs out of KVM_RUN with a signal */
+	ALLOW(futex),
+	ALLOW(rt_sigprocmask),
+	ALLOW(rt_sigreturn),
+	ALLOW(rt_sigaction), /* glibc sets its internal SIGRTMIN handler at the first pthread_create */
+	ALLOW(tgkill),
+	ALLOW(getpid),
+	ALLOW(gettid),
+	/* starting vCPU threads (stacks, guard pages) and malloc; never executable memory */
+	{ SCMP_SYS(mmap), 1, { SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0) } },
+	{ SCMP_SYS(mprotect), 1, { SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0) } },
+	ALLOW(munmap),
+	ALLOW(madvise),
+	ALLOW(brk),
+	ALLOW(clone),
+	ALLOW(clone3),
+	ALLOW(set_robust_list),
+	ALLOW(rseq),
+	{ SCMP_SYS(prctl), 1, { SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME) } },
+	/* teardown: the child that releases the VM (vm.c), the memory report, closing fds */
+	ALLOW(pipe2),
+	ALLOW(dup2),
+	ALLOW(mincore),
+	ALLOW(close),
+	ALLOW(clock_gettime),
+	ALLOW(exit),
+	ALLOW(exit_group),
+};
+
+int sandbox_enter(void)
+{
+	/* No privilege can be gained from here on, whatever is exec'd (nothing may be). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		int e = errno;
+		log_err("PR_SET_NO_NEW_PRIVS: %s", strerror(e));
+		return -e;
+	}
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (!ctx) {
+		log_err("seccomp_init failed");
+		return -ENOMEM;
+	}
+	int r = 0;
+	for (unsigned i = 0; i < sizeof(rules) / sizeof(rules[0]) && r == 0; i++)
+		r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, rules[i].nr, rules[i].nargs,
+					   rules[i].arg);
+	if (r == 0)
+		r = seccomp_load(ctx);
+	if (r < 0)
+		log_err("installing the seccomp filter: %s", strerror(-r));
+	seccomp_release(ctx);
+	return r;
+}
