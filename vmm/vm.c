@@ -193,6 +193,15 @@ static void mmio_irq(void *ctx, unsigned gsi)
 		log_guest("irqfd", "write: %s", strerror(errno));
 }
 
+/* A device stopped at its budget: kick its queue ourselves, so epoll serves others first. */
+static void mmio_requeue(void *ctx, unsigned q)
+{
+	struct vm_mmio_slot *slot = ctx;
+	uint64_t one = 1;
+	if (q < slot->nr_queues && write(slot->kick[q].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("requeue: %s", strerror(errno));
+}
+
 static void mmio_kick(void *arg, uint32_t events)
 {
 	struct vm_kick *k = arg;
@@ -227,7 +236,7 @@ static struct vm_mmio_slot *mmio_reserve(struct vm *vm, uint64_t *base, unsigned
 		slot->irqfd = -1;
 		return NULL;
 	}
-	*hooks = (struct virtio_mmio_hooks){ .ctx = slot, .irq = mmio_irq };
+	*hooks = (struct virtio_mmio_hooks){ .ctx = slot, .irq = mmio_irq, .requeue = mmio_requeue };
 	return slot;
 }
 

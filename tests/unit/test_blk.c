@@ -43,12 +43,19 @@ struct fx {
 	struct gmem gm;
 	struct rb rb;
 	unsigned irqs;
+	unsigned requeues;
 };
 
 static void irq_hook(void *ctx, unsigned gsi)
 {
 	(void)gsi;
 	((struct fx *)ctx)->irqs++;
+}
+
+static void requeue_hook(void *ctx, unsigned q)
+{
+	assert_int_equal(q, 0);
+	((struct fx *)ctx)->requeues++;
 }
 
 static void wr(struct fx *f, uint64_t off, uint32_t v)
@@ -81,7 +88,7 @@ static struct fx *fx_new(bool readonly, uint64_t features)
 	assert_non_null(f->ram);
 	gmem_init_fake(&f->gm, f->ram, RAM);
 	rb_init(&f->rb, f->ram, 16, DESC, AVAIL, USED);
-	struct virtio_mmio_hooks hooks = { .ctx = f, .irq = irq_hook };
+	struct virtio_mmio_hooks hooks = { .ctx = f, .irq = irq_hook, .requeue = requeue_hook };
 	assert_int_equal(virtio_blk_init(&f->b, &f->disk, "flint-test-id-0123456789", &f->gm,
 					 0xd0000000, 5, &hooks), 0);
 
@@ -436,11 +443,35 @@ static void test_disk_open_errors(void **state)
 	assert_int_equal(fcntl(0, F_GETFD), before);
 }
 
+/* A kick serves at most kick_budget requests, signals them, and asks to be called again. */
+static void test_kick_budget_requeues(void **state)
+{
+	struct fx *f = *state;
+	f->b.kick_budget = 4;
+	uint16_t used = rb_used_idx(&f->rb);
+	for (unsigned i = 0; i < 10; i++) {
+		put_hdr(f, HDR, T_FLUSH, 0);
+		struct rb_buf b[] = { { HDR, 16, false }, { STATUS + i, 1, true } };
+		rb_offer(&f->rb, rb_chain(&f->rb, b, 2));
+	}
+	wr(f, R_NOTIFY, 0);
+	assert_int_equal((uint16_t)(rb_used_idx(&f->rb) - used), 4);
+	assert_int_equal(f->requeues, 1);
+	assert_int_equal(f->irqs, 1);
+	/* The requeued notify (what the event loop does) continues where it stopped. */
+	virtio_mmio_kick(&f->b.mmio, 0);
+	assert_int_equal((uint16_t)(rb_used_idx(&f->rb) - used), 8);
+	virtio_mmio_kick(&f->b.mmio, 0);
+	assert_int_equal((uint16_t)(rb_used_idx(&f->rb) - used), 10);
+	assert_int_equal(f->requeues, 2); /* the last pass drained the ring: no requeue */
+}
+
 int main(void)
 {
 #define RW(fn) cmocka_unit_test_setup_teardown(fn, setup_rw, teardown)
 	const struct CMUnitTest tests[] = {
 		RW(test_read),
+		RW(test_kick_budget_requeues),
 		RW(test_write),
 		RW(test_split_header_shared_status),
 		RW(test_range),

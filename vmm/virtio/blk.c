@@ -197,11 +197,17 @@ static void blk_notify(void *dev, unsigned qi)
 	struct virtq *q = &b->mmio.vq[qi];
 	struct virtq_chain c;
 	bool pushed = false;
+	unsigned served = 0;
 	int r;
 
 	while ((r = virtq_pop(q, &c)) > 0) {
 		virtq_push(q, c.head, blk_request(b, &c));
 		pushed = true;
+		if (++served == b->kick_budget) {
+			virtio_mmio_signal_used(&b->mmio, qi);
+			virtio_mmio_requeue(&b->mmio, qi);
+			return;
+		}
 	}
 	/* Hand back what completed before the ring broke, then report the break. */
 	if (pushed)
@@ -225,6 +231,7 @@ int virtio_blk_init(struct virtio_blk *b, struct disk *disk, const char *id, con
 {
 	memset(b, 0, sizeof(*b));
 	b->disk = disk;
+	b->kick_budget = VIRTIO_BLK_KICK_BUDGET;
 	if (id)
 		memcpy(b->id, id, strnlen(id, sizeof(b->id)));
 

@@ -13,7 +13,15 @@ struct virtio_blk {
 	struct disk *disk; /* borrowed: owned by the vm */
 	char id[20];       /* VIRTIO_BLK_T_GET_ID answer, NUL-padded */
 	unsigned long reqs, io_errors, bad_reqs;
+	/*
+	 * Requests served per kick before yielding the event loop to other devices; the rest
+	 * are served after a requeue. A guest that refills its ring as fast as we drain it
+	 * cannot monopolise the loop.
+	 */
+	unsigned kick_budget;
 };
+
+#define VIRTIO_BLK_KICK_BUDGET 64u
 
 /* Set up the device over disk; id is a short serial string (truncated to 20 bytes). */
 int virtio_blk_init(struct virtio_blk *b, struct disk *disk, const char *id, const struct gmem *mem,

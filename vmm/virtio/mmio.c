@@ -393,3 +393,9 @@ void virtio_mmio_write(struct virtio_mmio *m, uint64_t off, const void *data, ui
 	}
 	pthread_mutex_unlock(&m->lock);
 }
+
+void virtio_mmio_requeue(struct virtio_mmio *m, unsigned q)
+{
+	if (m->hooks.requeue)
+		m->hooks.requeue(m->hooks.ctx, q);
+}

@@ -45,6 +45,11 @@ struct virtio_mmio_hooks {
 	void *ctx;
 	/* Raise the device's interrupt (edge: an irqfd write). */
 	void (*irq)(void *ctx, unsigned gsi);
+	/*
+	 * Optional: have ops->notify called again for queue q soon, after the event loop has
+	 * served other devices (a device that stopped at its per-kick budget asks for this).
+	 */
+	void (*requeue)(void *ctx, unsigned q);
 };
 
 struct virtio_mmio {
@@ -92,6 +97,7 @@ void virtio_mmio_kick(struct virtio_mmio *m, unsigned q);
  */
 void virtio_mmio_signal_used(struct virtio_mmio *m, unsigned q);
 void virtio_mmio_device_error(struct virtio_mmio *m, const char *why);
+void virtio_mmio_requeue(struct virtio_mmio *m, unsigned q);
 
 /* The register offset of QueueNotify, for ioeventfd registration. */
 #define VIRTIO_MMIO_QUEUE_NOTIFY 0x050u
