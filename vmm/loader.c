@@ -34,17 +34,20 @@ static int read_phdrs(const uint8_t *img, uint64_t size, const char *name, struc
 	bool is64 = img[EI_CLASS] == ELFCLASS64;
 	uint64_t phoff;
 	unsigned phnum, phentsize, want;
+	/* Copied, not cast: the image need not be aligned for the header's fields. */
 	if (is64) {
-		const Elf64_Ehdr *eh = (const void *)img;
-		phoff = eh->e_phoff;
-		phnum = eh->e_phnum;
-		phentsize = eh->e_phentsize;
+		Elf64_Ehdr eh;
+		memcpy(&eh, img, sizeof(eh));
+		phoff = eh.e_phoff;
+		phnum = eh.e_phnum;
+		phentsize = eh.e_phentsize;
 		want = sizeof(Elf64_Phdr);
 	} else {
-		const Elf32_Ehdr *eh = (const void *)img;
-		phoff = eh->e_phoff;
-		phnum = eh->e_phnum;
-		phentsize = eh->e_phentsize;
+		Elf32_Ehdr eh;
+		memcpy(&eh, img, sizeof(eh));
+		phoff = eh.e_phoff;
+		phnum = eh.e_phnum;
+		phentsize = eh.e_phentsize;
 		want = sizeof(Elf32_Phdr);
 	}
 	if (phnum == 0 || phnum > PHDR_MAX || phentsize != want ||
@@ -158,7 +161,11 @@ int loader_load_elf_image(struct gmem *m, const uint8_t *img, uint64_t size, con
 		const struct phdr *p = &ph[i];
 		if (p->type != PT_LOAD || p->memsz == 0)
 			continue;
-		if (p->filesz > p->memsz || !range_in(p->offset, p->filesz, size)) {
+		if (p->filesz > p->memsz) {
+			log_err("%s: segment %u has more file bytes than memory bytes", name, i);
+			return -ENOEXEC;
+		}
+		if (!range_in(p->offset, p->filesz, size)) {
 			log_err("%s: segment %u lies outside the file", name, i);
 			return -ENOEXEC;
 		}

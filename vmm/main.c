@@ -1,4 +1,5 @@
 /* flint-vmm: parse the command line, build the VM, run it, exit with its status. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_set_verbose(cfg.verbose);
+	/* A reader that went away must cost us output, not the guest's exit status. */
+	signal(SIGPIPE, SIG_IGN);
 	if (cfg.boot_trace) {
 		trace_init(true);
 		trace_phase("vmm_start");

@@ -42,6 +42,10 @@ if kvm_usable; then
 	expect "kernel not ELF" "not an ELF" --kernel "$tmp/junk"
 	expect "ELF without PVH note" "no PVH entry note" --kernel /bin/true
 	expect "kernel is a directory" "regular file" --kernel "$tmp"
+	if [ -f build/tests/guests/serial.elf ]; then
+		"$VMM" --kernel build/tests/guests/serial.elf | true
+		check "a closed stdout pipe does not cost the exit status" [ "${PIPESTATUS[0]}" = 0 ]
+	fi
 	if [ -f "$KERNEL" ] && [ -f "$IMAGE" ]; then
 		expect "missing disk" "$tmp/nodisk" --kernel "$KERNEL" --disk "$tmp/nodisk" -- /bin/true
 		expect "console file unwritable" "console file" --kernel "$KERNEL" \

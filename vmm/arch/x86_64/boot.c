@@ -148,11 +148,15 @@ static int set_fpu_msrs(int fd)
 		return -errno;
 
 	/* Fast strings on, and MTRRs enabled with write-back default so RAM is cacheable. */
-	struct {
+	/* kvm_msrs ends in a flexible array: give it room in an aligned buffer. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[2];
-	} msrs = { .hdr.nmsrs = 2,
-		   .e = { { .index = 0x1a0, .data = 1 }, { .index = 0x2ff, .data = 0x806 } } };
+		uint8_t room[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)];
+	} msrs;
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = 2;
+	msrs.hdr.entries[0] = (struct kvm_msr_entry){ .index = 0x1a0, .data = 1 };
+	msrs.hdr.entries[1] = (struct kvm_msr_entry){ .index = 0x2ff, .data = 0x806 };
 	int n = ioctl(fd, KVM_SET_MSRS, &msrs);
 	if (n < 0)
 		return -errno;

@@ -1,0 +1,402 @@
+/* Unit tests for flint-vmm's command line (vmm/args.c): defaults, every option's forms and mistakes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "args.h"
+
+/*
+ * args_parse may write into argv's strings (--disk PATH,ro loses its ",ro"), as it may
+ * with main's argv, so every argument is a heap copy, freed by the per-test teardown.
+ */
+#define ARGS_MAX 64
+static char *owned[ARGS_MAX + 1];
+static int owned_n;
+static struct vm_config cfg;
+static char err[256];
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < owned_n; i++)
+		free(owned[i]);
+	owned_n = 0;
+	return 0;
+}
+
+/* parse("--kernel", "k", NULL): argv[0] is "flint-vmm"; the list ends with NULL. */
+static enum args_result parse(const char *first, ...)
+{
+	teardown(NULL);
+	memset(owned, 0, sizeof(owned));
+	owned[owned_n++] = strdup("flint-vmm");
+	va_list ap;
+	va_start(ap, first);
+	for (const char *a = first; a; a = va_arg(ap, const char *)) {
+		assert_true(owned_n < ARGS_MAX);
+		owned[owned_n++] = strdup(a);
+	}
+	va_end(ap);
+	owned[owned_n] = NULL;
+	memset(&cfg, 0xa5, sizeof(cfg)); /* args_parse must set every field itself */
+	memset(err, 'x', sizeof(err));
+	err[sizeof(err) - 1] = '\0';
+	return args_parse(&cfg, owned_n, owned, err, sizeof(err));
+}
+
+/* An error, with a sentence that names what was wrong. */
+static void assert_error(enum args_result r, const char *mention)
+{
+	assert_int_equal(r, ARGS_ERROR);
+	assert_true(strlen(err) > 0);
+	if (!strstr(err, mention))
+		fail_msg("error \"%s\" does not mention \"%s\"", err, mention);
+}
+
+/* ---- defaults ------------------------------------------------------------------------------ */
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "vmlinux", NULL), ARGS_OK);
+	assert_string_equal(err, "");
+	assert_string_equal(cfg.kernel, "vmlinux");
+	assert_int_equal(cfg.mem_mib, 128);
+	assert_int_equal(cfg.cpus, 1);
+	assert_int_equal(cfg.nr_disks, 0);
+	assert_int_equal(cfg.console, CONSOLE_STDOUT); /* no command: the console is the output */
+	assert_null(cfg.console_path);
+	assert_int_equal(cfg.pvm, PVM_AUTO);
+	assert_false(cfg.boot_trace);
+	assert_int_equal(cfg.verbose, 0);
+	assert_null(cfg.cmdline_extra);
+	assert_null(cfg.argv);
+	assert_int_equal(cfg.argc, 0);
+}
+
+static void test_console_default_with_command(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--disk", "root.img", "--", "true", NULL), ARGS_OK);
+	assert_int_equal(cfg.console, CONSOLE_NONE);
+	assert_int_equal(cfg.argc, 1);
+}
+
+static void test_console_explicit_overrides_default(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--disk", "r", "--console", "stdout", "--", "ls",
+			       NULL),
+			 ARGS_OK);
+	assert_int_equal(cfg.console, CONSOLE_STDOUT);
+	assert_int_equal(parse("--kernel", "k", "--console", "none", NULL), ARGS_OK);
+	assert_int_equal(cfg.console, CONSOLE_NONE);
+	assert_null(cfg.console_path);
+	assert_int_equal(parse("--kernel", "k", "--console", "/tmp/console.log", NULL), ARGS_OK);
+	assert_int_equal(cfg.console, CONSOLE_FILE);
+	assert_string_equal(cfg.console_path, "/tmp/console.log");
+	assert_error(parse("--kernel", "k", "--console", "", NULL), "--console");
+}
+
+/* ---- --mem --------------------------------------------------------------------------------- */
+
+static void test_mem_forms(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *arg;
+		uint64_t mib;
+	} ok[] = {
+		{ "512", 512 },   { "512M", 512 },	{ "512m", 512 },      { "2G", 2048 },
+		{ "2g", 2048 },	  { "32", 32 },		{ "32M", 32 },	      { "256G", 262144 },
+		{ "262144", 262144 }, { "0032", 32 }, { "3073", 3073 },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(parse("--kernel", "k", "--mem", ok[i].arg, NULL), ARGS_OK);
+		assert_int_equal(cfg.mem_mib, ok[i].mib);
+	}
+}
+
+static void test_mem_bad(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"31",	  "0",	    "31M",	  "257G",     "262145", "12x",	  "-5",	 "",
+		"+5",	  " 64",    "64 ",	  "64MB",     "64K",	"64T",	  "1.5G", "G",
+		"M",	  "0x40",   "99999999999999999999G", "99999999999999999999",
+		"18014398509481984G", /* 2^54 GiB: v * 1024 wraps 2^64 to 0 */
+		"18014398509481985G", /* (2^54 + 1) GiB wraps to exactly 1024 MiB, in range */
+		"18446744073709551615",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_error(parse("--kernel", "k", "--mem", bad[i], NULL), "--mem");
+		/* The bad value is quoted back. */
+		if (bad[i][0] && !strstr(err, bad[i]))
+			fail_msg("error \"%s\" does not quote \"%s\"", err, bad[i]);
+	}
+}
+
+/* ---- --cpus -------------------------------------------------------------------------------- */
+
+static void test_cpus(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--cpus", "1", NULL), ARGS_OK);
+	assert_int_equal(cfg.cpus, 1);
+	assert_int_equal(parse("--kernel", "k", "--cpus", "8", NULL), ARGS_OK);
+	assert_int_equal(cfg.cpus, 8);
+	assert_int_equal(parse("--kernel", "k", "--cpus", "4", NULL), ARGS_OK);
+	assert_int_equal(cfg.cpus, 4);
+	static const char *const bad[] = { "0", "9", "-1", "", "two", "2x", "4294967297",
+					   "99999999999999999999", "+2", " 2" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_error(parse("--kernel", "k", "--cpus", bad[i], NULL), "--cpus");
+}
+
+/* ---- --disk -------------------------------------------------------------------------------- */
+
+static void test_disk_forms(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--disk", "a.img", NULL), ARGS_OK);
+	assert_int_equal(cfg.nr_disks, 1);
+	assert_string_equal(cfg.disks[0].path, "a.img");
+	assert_false(cfg.disks[0].readonly);
+
+	assert_int_equal(parse("--kernel", "k", "--disk", "a.img,ro", NULL), ARGS_OK);
+	assert_int_equal(cfg.nr_disks, 1);
+	assert_string_equal(cfg.disks[0].path, "a.img");
+	assert_true(cfg.disks[0].readonly);
+
+	assert_int_equal(parse("--kernel", "k", "--disk", "a.img,rw", NULL), ARGS_OK);
+	assert_string_equal(cfg.disks[0].path, "a.img");
+	assert_false(cfg.disks[0].readonly);
+
+	/* A comma inside the path is part of the path. */
+	assert_int_equal(parse("--kernel", "k", "--disk", "a,b.img", NULL), ARGS_OK);
+	assert_string_equal(cfg.disks[0].path, "a,b.img");
+	assert_false(cfg.disks[0].readonly);
+	assert_int_equal(parse("--kernel", "k", "--disk", "a,b.img,ro", NULL), ARGS_OK);
+	assert_string_equal(cfg.disks[0].path, "a,b.img");
+	assert_true(cfg.disks[0].readonly);
+	assert_int_equal(parse("--kernel", "k", "--disk", "x,rox", NULL), ARGS_OK);
+	assert_string_equal(cfg.disks[0].path, "x,rox");
+
+	assert_error(parse("--kernel", "k", "--disk", "", NULL), "--disk");
+}
+
+static void test_disk_order_and_limit(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--disk", "d0", "--disk", "d1,ro", "--disk", "d2",
+			       "--disk", "d3", "--disk", "d4", "--disk", "d5", "--disk", "d6",
+			       "--disk", "d7,ro", NULL),
+			 ARGS_OK);
+	assert_int_equal(cfg.nr_disks, 8);
+	for (unsigned i = 0; i < 8; i++) {
+		char want[4] = { 'd', (char)('0' + i), 0, 0 };
+		assert_string_equal(cfg.disks[i].path, want);
+		assert_int_equal(cfg.disks[i].readonly, i == 1 || i == 7);
+	}
+	assert_error(parse("--kernel", "k", "--disk", "d0", "--disk", "d1", "--disk", "d2", "--disk",
+			   "d3", "--disk", "d4", "--disk", "d5", "--disk", "d6", "--disk", "d7",
+			   "--disk", "d8", NULL),
+		     "--disk");
+	assert_non_null(strstr(err, "8"));
+}
+
+/* ---- --pvm-compat and flags ---------------------------------------------------------------- */
+
+static void test_pvm_compat(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--pvm-compat", "on", NULL), ARGS_OK);
+	assert_int_equal(cfg.pvm, PVM_ON);
+	assert_int_equal(parse("--kernel", "k", "--pvm-compat", "off", NULL), ARGS_OK);
+	assert_int_equal(cfg.pvm, PVM_OFF);
+	assert_int_equal(parse("--kernel", "k", "--pvm-compat", "on", "--pvm-compat", "auto", NULL),
+			 ARGS_OK);
+	assert_int_equal(cfg.pvm, PVM_AUTO);
+	assert_error(parse("--kernel", "k", "--pvm-compat", "bad", NULL), "--pvm-compat");
+	assert_non_null(strstr(err, "bad"));
+	assert_error(parse("--kernel", "k", "--pvm-compat", "ON", NULL), "--pvm-compat");
+	assert_error(parse("--kernel", "k", "--pvm-compat", "", NULL), "--pvm-compat");
+}
+
+static void test_flags(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("-v", "--kernel", "k", "--verbose", "--boot-trace", "-v",
+			       "--cmdline-extra", "foo=bar baz", NULL),
+			 ARGS_OK);
+	assert_int_equal(cfg.verbose, 3);
+	assert_true(cfg.boot_trace);
+	assert_string_equal(cfg.cmdline_extra, "foo=bar baz");
+	/* The last --kernel wins. */
+	assert_int_equal(parse("--kernel", "a", "--kernel", "b", NULL), ARGS_OK);
+	assert_string_equal(cfg.kernel, "b");
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+static void test_missing_values(void **state)
+{
+	(void)state;
+	static const char *const opts[] = { "--kernel",  "--mem",	 "--cpus",
+					    "--disk",	 "--console",	 "--pvm-compat",
+					    "--cmdline-extra" };
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if (strcmp(opts[i], "--kernel") == 0)
+			assert_error(parse("--kernel", NULL), "--kernel");
+		else
+			assert_error(parse("--kernel", "k", opts[i], NULL), opts[i]);
+		assert_non_null(strstr(err, "value"));
+	}
+}
+
+static void test_unknown_options(void **state)
+{
+	(void)state;
+	assert_error(parse("--kernel", "k", "--memory", "1G", NULL), "--memory");
+	assert_error(parse("--kernel", "k", "-x", NULL), "-x");
+	assert_error(parse("--kernel", "k", "--mem=512", NULL), "--mem=512");
+	/* A command without "--" is not taken as one. */
+	assert_error(parse("--kernel", "k", "--disk", "r", "ls", NULL), "ls");
+	assert_null(cfg.argv);
+	/* An unknown option after a good one stops the parse before --kernel is checked. */
+	assert_error(parse("--bogus", NULL), "--bogus");
+}
+
+static void test_kernel_required(void **state)
+{
+	(void)state;
+	assert_error(parse(NULL), "--kernel");
+	assert_error(parse("--mem", "256", "--cpus", "2", NULL), "--kernel");
+	assert_error(parse("--disk", "r", "--", "ls", NULL), "--kernel");
+	/* "--kernel" after "--" belongs to the command. */
+	assert_error(parse("--disk", "r", "--", "--kernel", "k", NULL), "--kernel");
+}
+
+static void test_command_needs_disk(void **state)
+{
+	(void)state;
+	assert_error(parse("--kernel", "k", "--", "ls", NULL), "--disk");
+}
+
+/* ---- the command after "--" ---------------------------------------------------------------- */
+
+static void test_command(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--disk", "root.img", "--", "sh", "-c",
+			       "echo hi; exit 3", NULL),
+			 ARGS_OK);
+	assert_int_equal(cfg.argc, 3);
+	assert_non_null(cfg.argv);
+	assert_string_equal(cfg.argv[0], "sh");
+	assert_string_equal(cfg.argv[1], "-c");
+	assert_string_equal(cfg.argv[2], "echo hi; exit 3");
+	assert_null(cfg.argv[3]); /* NULL-terminated, as argv is */
+	assert_ptr_equal(cfg.argv, &owned[owned_n - 3]);
+}
+
+static void test_options_after_dashdash_belong_to_command(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--disk", "r", "--", "prog", "--mem", "bogus",
+			       "--help", "--", "--disk", NULL),
+			 ARGS_OK);
+	assert_int_equal(cfg.mem_mib, 128);
+	assert_int_equal(cfg.nr_disks, 1);
+	assert_int_equal(cfg.argc, 6);
+	assert_string_equal(cfg.argv[0], "prog");
+	assert_string_equal(cfg.argv[1], "--mem");
+	assert_string_equal(cfg.argv[2], "bogus");
+	assert_string_equal(cfg.argv[3], "--help");
+	assert_string_equal(cfg.argv[4], "--");
+	assert_string_equal(cfg.argv[5], "--disk");
+	assert_null(cfg.argv[6]);
+}
+
+static void test_dashdash_alone_is_no_command(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--", NULL), ARGS_OK);
+	assert_int_equal(cfg.argc, 0);
+	assert_null(cfg.argv);
+	assert_int_equal(cfg.console, CONSOLE_STDOUT);
+}
+
+static void test_command_with_empty_argument(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--disk", "r", "--", "printf", "", NULL), ARGS_OK);
+	assert_int_equal(cfg.argc, 2);
+	assert_string_equal(cfg.argv[1], "");
+}
+
+/* ---- help and version ---------------------------------------------------------------------- */
+
+static void test_help_version(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--help", NULL), ARGS_HELP);
+	assert_int_equal(parse("-h", NULL), ARGS_HELP);
+	assert_int_equal(parse("--kernel", "k", "--mem", "64", "-h", NULL), ARGS_HELP);
+	assert_int_equal(parse("--version", NULL), ARGS_VERSION);
+	assert_int_equal(parse("--version", "--help", NULL), ARGS_VERSION);
+	assert_int_equal(parse("--help", "--version", NULL), ARGS_HELP);
+	/* After "--", --help is the command's. */
+	assert_int_equal(parse("--kernel", "k", "--disk", "r", "--", "--help", NULL), ARGS_OK);
+	assert_string_equal(cfg.argv[0], "--help");
+	/* The usage text names every option. */
+	static const char *const opts[] = { "--kernel", "--mem",	 "--cpus",	 "--disk",
+					    "--console", "--boot-trace", "--pvm-compat", "--cmdline-extra",
+					    "--verbose", "--help",	 "--version" };
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		assert_non_null(strstr(args_usage, opts[i]));
+}
+
+/* A tiny error buffer truncates the sentence but still terminates it. */
+static void test_small_err_buffer(void **state)
+{
+	(void)state;
+	char *argv[] = { "flint-vmm", "--cpus", "99", NULL };
+	char small[8];
+	memset(small, 'x', sizeof(small));
+	assert_int_equal(args_parse(&cfg, 3, argv, small, sizeof(small)), ARGS_ERROR);
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	assert_memory_equal(small, "--cpus ", 7);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_defaults, teardown),
+		cmocka_unit_test_teardown(test_console_default_with_command, teardown),
+		cmocka_unit_test_teardown(test_console_explicit_overrides_default, teardown),
+		cmocka_unit_test_teardown(test_mem_forms, teardown),
+		cmocka_unit_test_teardown(test_mem_bad, teardown),
+		cmocka_unit_test_teardown(test_cpus, teardown),
+		cmocka_unit_test_teardown(test_disk_forms, teardown),
+		cmocka_unit_test_teardown(test_disk_order_and_limit, teardown),
+		cmocka_unit_test_teardown(test_pvm_compat, teardown),
+		cmocka_unit_test_teardown(test_flags, teardown),
+		cmocka_unit_test_teardown(test_missing_values, teardown),
+		cmocka_unit_test_teardown(test_unknown_options, teardown),
+		cmocka_unit_test_teardown(test_kernel_required, teardown),
+		cmocka_unit_test_teardown(test_command_needs_disk, teardown),
+		cmocka_unit_test_teardown(test_command, teardown),
+		cmocka_unit_test_teardown(test_options_after_dashdash_belong_to_command, teardown),
+		cmocka_unit_test_teardown(test_dashdash_alone_is_no_command, teardown),
+		cmocka_unit_test_teardown(test_command_with_empty_argument, teardown),
+		cmocka_unit_test_teardown(test_help_version, teardown),
+		cmocka_unit_test_teardown(test_small_err_buffer, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
