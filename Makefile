@@ -16,7 +16,7 @@ LDHARDEN := -pie -Wl,-z,relro,-z,now,-z,noexecstack
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DFLINT_SANITIZED
 
 # --- flint-vmm ---------------------------------------------------------------
-VMM_SRC := $(sort $(wildcard vmm/*.c vmm/virtio/*.c vmm/disk/*.c vmm/arch/x86_64/*.c))
+VMM_SRC := $(sort $(wildcard vmm/*.c vmm/virtio/*.c vmm/vsock/*.c vmm/disk/*.c vmm/arch/x86_64/*.c))
 VMM_LIB_SRC := $(filter-out vmm/main.c,$(VMM_SRC))
 VMM_LIBS := -lpthread -lseccomp
 VMM_OBJ := $(VMM_SRC:%.c=$(B)/obj/%.o)
@@ -73,17 +73,27 @@ $(B)/tests/unit/test_init_cmdline: tests/unit/test_init_cmdline.c guest/init/cmd
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iguest/init $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
 
+# The agent protocol and client (common/agent/) are tested on their own, without the VMM.
+$(B)/tests/unit/test_proto: tests/unit/test_proto.c common/agent/proto.c common/agent/proto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
+
+$(B)/tests/unit/test_client: tests/unit/test_client.c common/agent/client.c common/agent/proto.c \
+		common/agent/client.h common/agent/proto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka -lpthread
+
 -include tests/guests/guests.mk
 
 # --- fuzzing (libFuzzer) ---------------------------------------------------------
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZ_SECONDS ?= 30
-$(B)/fuzz/%: tests/fuzz/%.c $(VMM_LIB_SRC) $(wildcard vmm/*.h vmm/*/*.h)
+$(B)/fuzz/%: tests/fuzz/%.c $(VMM_LIB_SRC) common/agent/proto.c $(wildcard vmm/*.h vmm/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	@clang $(CPPFLAGS) -Ivmm -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(VMM_LIB_SRC) -o $@ -lpthread -lseccomp
+		-fno-sanitize-recover=all $< $(VMM_LIB_SRC) common/agent/proto.c -o $@ -lpthread -lseccomp
 fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)

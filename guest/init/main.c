@@ -1,0 +1,224 @@
+/* flint-init: PID 1 of a flint microVM. Boots userspace, then lives in its event loop. */
+#include "main.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "flint_port.h"
+#include "cmdline.h"
+#include "console.h"
+#include "loop.h"
+#include "mounts.h"
+#include "net.h"
+#include "oneshot.h"
+#include "port.h"
+#include "power.h"
+#include "signals.h"
+
+/* What every child starts with: small and predictable, nothing inherited from the kernel. */
+static char *main_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root",
+	"TERM=linux",
+	NULL,
+};
+
+static char main_cmdline[CMDLINE_MAX];
+
+/* Reap every zombie, orphans included; the one-shot program's end powers off. */
+static void main_reap(void)
+{
+	pid_t pid;
+	int st, status;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		status = oneshot_reaped(pid, st);
+		if (status >= 0)
+			power_shutdown(POWER_OFF, status);
+	}
+}
+
+/*
+ * busybox's poweroff, halt and reboot signal PID 1 with SIGUSR2, SIGUSR1 and
+ * SIGTERM. Everything else is ignored: PID 1 forwards nothing and never dies.
+ */
+static void main_handle(const int *signos, size_t n)
+{
+	bool chld = false, power = false;
+	enum power_action act = POWER_OFF;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		switch (signos[i]) {
+		case SIGCHLD:
+			chld = true;
+			break;
+		case SIGUSR1:
+		case SIGUSR2:
+			power = true;
+			act = POWER_OFF;
+			break;
+		case SIGTERM:
+			power = true;
+			act = POWER_REBOOT;
+			break;
+		default:
+			break;
+		}
+	}
+	/* Reap first: a program exit reported now beats a shutdown request in the same batch. */
+	if (chld)
+		main_reap();
+	if (power)
+		power_shutdown(act, 0);
+}
+
+static void main_on_signalfd(int fd, short revents, void *ctx)
+{
+	struct signalfd_siginfo si[16];
+	int signos[16];
+	size_t i, n;
+	ssize_t got;
+
+	(void)revents;
+	(void)ctx;
+	/* Standard signals coalesce, so one read usually drains the queue; poll tells us if not. */
+	got = read(fd, si, sizeof(si));
+	if (got <= 0)
+		return;
+	n = (size_t)got / sizeof(si[0]);
+	for (i = 0; i < n; i++)
+		signos[i] = (int)si[i].ssi_signo;
+	main_handle(signos, n);
+}
+
+/* Without a signalfd (it cannot fail on our kernel, but PID 1 must not give up): wait inline. */
+static _Noreturn void main_sigwait_forever(void)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	for (;;) {
+		int sig = sigwaitinfo(&all, NULL);
+
+		if (sig > 0)
+			main_handle(&sig, 1);
+	}
+}
+
+static size_t main_read_proc_cmdline(void)
+{
+	ssize_t n;
+	int fd;
+
+	if (mounts_proc() != 0)
+		return 0;
+	fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	/* One read: /proc/cmdline is a single line of at most COMMAND_LINE_SIZE. */
+	n = read(fd, main_cmdline, sizeof(main_cmdline) - 1);
+	close(fd);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* Boot as the VM's PID 1; returns the length of the kernel command line. */
+static size_t main_boot_pid1(void)
+{
+	int port_err = port_open(); /* first: FLINT_EV_PID1 is the boot-trace marker */
+	struct cmdline_value v;
+	char scratch[64];
+	size_t len;
+
+	console_fix_stdio();
+	if (port_err)
+		console_log("ioperm: %s; the VMM gets no events", strerror(port_err));
+	power_init(false);
+	len = main_read_proc_cmdline();
+	v = cmdline_find(main_cmdline, len, INIT_CMDLINE_SCRATCH);
+	if (v.found && !cmdline_value_copy(v, scratch, sizeof(scratch))) {
+		console_log("%s: unusable value, ignored", INIT_CMDLINE_SCRATCH);
+		v.found = false;
+	}
+	mounts_setup(v.found ? scratch : NULL);
+	net_setup();
+	return len;
+}
+
+/*
+ * Host test mode: no mounts, no port, no reboot. The command line comes from
+ * $FLINT_TEST_CMDLINE and events are printed on stdout. As a child
+ * subreaper, orphans are reparented to us as they would be to PID 1.
+ */
+static size_t main_boot_test(void)
+{
+	const char *cmdline = getenv(INIT_TEST_CMDLINE_ENV);
+	size_t len = cmdline ? strlen(cmdline) : 0;
+
+	port_use_text(STDOUT_FILENO);
+	power_init(true);
+	if (len >= sizeof(main_cmdline)) {
+		console_log("%s: longer than %zu bytes", INIT_TEST_CMDLINE_ENV, sizeof(main_cmdline) - 1);
+		exit(2);
+	}
+	if (len > 0)
+		memcpy(main_cmdline, cmdline, len);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+		console_log("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	/* As PID 1 the switch of root leaves us in "/" already. */
+	if (chdir("/") != 0)
+		console_log("chdir /: %s", strerror(errno));
+	return len;
+}
+
+int main(int argc, char **argv)
+{
+	bool pid1 = getpid() == 1;
+	struct cmdline_value run;
+	size_t len;
+	int sigfd, status;
+
+	bool test = argc > 1 && strcmp(argv[1], INIT_TEST_FLAG) == 0;
+
+	/*
+	 * Outside a VM, PID 1 mode would mount over the root, write to an I/O
+	 * port, set the hostname and kill(-1): only a PID 1 without the test
+	 * flag gets it. A test run that ended up as PID 1 (a container, `unshare
+	 * --fork` straight into us) is refused as well.
+	 */
+	if (pid1 == test) {
+		fprintf(stderr, "usage: %s must run as PID 1, or: %s %s (host tests, not as PID 1)\n",
+			INIT_NAME, INIT_NAME, INIT_TEST_FLAG);
+		return 2;
+	}
+	len = pid1 ? main_boot_pid1() : main_boot_test();
+	sigfd = signals_take_all(!pid1);
+	if (sigfd < 0)
+		console_log("signalfd: %s", strerror(errno));
+	environ = main_env;
+
+	run = cmdline_find(main_cmdline, len, FLINT_CMDLINE_RUN);
+	if (run.found) {
+		status = oneshot_start(run, pid1);
+		if (status >= 0)
+			power_shutdown(POWER_OFF, status);
+	} else if (!pid1) {
+		console_log("%s has no %s", INIT_TEST_CMDLINE_ENV, FLINT_CMDLINE_RUN);
+		return 2;
+	}
+	/* Idle PID 1 (and, later, the agent): everything happens from here. */
+	if (sigfd < 0 || loop_add(sigfd, POLLIN, main_on_signalfd, NULL) != 0)
+		main_sigwait_forever();
+	for (;;)
+		loop_run_once(-1);
+}

@@ -1,0 +1,23 @@
+/* Program-wide names and exit codes shared by the flint-init modules. */
+#ifndef FLINT_INIT_MAIN_H
+#define FLINT_INIT_MAIN_H
+
+#define INIT_NAME "flint-init"
+
+/* argv[1] that selects the host test mode (only honoured when not PID 1). */
+#define INIT_TEST_FLAG "--test-oneshot"
+/* Environment variable that stands in for /proc/cmdline in test mode. */
+#define INIT_TEST_CMDLINE_ENV "FLINT_TEST_CMDLINE"
+
+/*
+ * Our other kernel parameter (flint.run= is FLINT_CMDLINE_RUN in flint_port.h):
+ * an ext4 block device for the writable layer, e.g. flint.scratch=/dev/vdb.
+ */
+#define INIT_CMDLINE_SCRATCH "flint.scratch="
+
+/* Shell conventions, so a one-shot status reads like `sh -c` would report it. */
+#define INIT_EXIT_NOEXEC 126   /* found but could not be executed */
+#define INIT_EXIT_NOTFOUND 127 /* not found, or flint.run= was unusable */
+#define INIT_EXIT_SIGNAL_BASE 128
+
+#endif
