@@ -40,8 +40,8 @@ static void test_golden_bytes(void **state)
 	(void)state;
 	agent_buf_init(&b);
 	size_t at = agent_frame_begin(&b, AGENT_EXEC_STDIN, AGENT_F_EOF, 0x01020304);
-	agent_put_u32(&b, AT_PID, 0xa1b2c3d4);
-	agent_put_bytes(&b, AT_DATA, "hi", 2);
+	agent_put_u32(&b, ATAG_PID, 0xa1b2c3d4);
+	agent_put_bytes(&b, ATAG_DATA, "hi", 2);
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	static const uint8_t want[] = {
 		8 + 10 + 8, 0, 0, 0, 0x11, 0, 1, 0, 4, 3, 2, 1,	 /* len, type, flags, id */
@@ -61,15 +61,15 @@ static void test_roundtrip_every_type(void **state)
 	(void)state;
 	agent_buf_init(&b);
 	size_t at = agent_frame_begin(&b, AGENT_EXIT, 0xffff, 0xfffffffe);
-	agent_put_u32(&b, AT_SIGNAL, 0xffffffff);
-	agent_put_i32(&b, AT_EXIT_CODE, -1);
-	agent_put_i32(&b, AT_ERRNO, INT32_MIN);
-	agent_put_i32(&b, AT_PID, INT32_MAX);
-	agent_put_u64(&b, AT_SIZE, UINT64_MAX);
-	agent_put_u64(&b, AT_OFFSET, 0x0102030405060708ull);
-	agent_put_bytes(&b, AT_DATA, bin, sizeof(bin));
-	agent_put_bytes(&b, AT_NAME, NULL, 0);
-	agent_put_str(&b, AT_PATH, "/etc/hostname");
+	agent_put_u32(&b, ATAG_SIGNAL, 0xffffffff);
+	agent_put_i32(&b, ATAG_EXIT_CODE, -1);
+	agent_put_i32(&b, ATAG_ERRNO, INT32_MIN);
+	agent_put_i32(&b, ATAG_PID, INT32_MAX);
+	agent_put_u64(&b, ATAG_SIZE, UINT64_MAX);
+	agent_put_u64(&b, ATAG_OFFSET, 0x0102030405060708ull);
+	agent_put_bytes(&b, ATAG_DATA, bin, sizeof(bin));
+	agent_put_bytes(&b, ATAG_NAME, NULL, 0);
+	agent_put_str(&b, ATAG_PATH, "/etc/hostname");
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	parse_whole(&b, &f);
 	assert_int_equal(f.type, AGENT_EXIT);
@@ -84,7 +84,7 @@ static void test_roundtrip_every_type(void **state)
 	char s[32];
 	agent_iter_init(&it, f.payload, f.len);
 	assert_int_equal(agent_iter_next(&it, &fl), 1);
-	assert_int_equal(fl.tag, AT_SIGNAL);
+	assert_int_equal(fl.tag, ATAG_SIGNAL);
 	assert_int_equal(agent_field_u32(&fl, &u), 0);
 	assert_int_equal(u, 0xffffffff);
 	assert_int_equal(agent_iter_next(&it, &fl), 1);
@@ -103,11 +103,11 @@ static void test_roundtrip_every_type(void **state)
 	assert_int_equal(agent_field_u64(&fl, &q), 0);
 	assert_true(q == 0x0102030405060708ull);
 	assert_int_equal(agent_iter_next(&it, &fl), 1);
-	assert_int_equal(fl.tag, AT_DATA);
+	assert_int_equal(fl.tag, ATAG_DATA);
 	assert_int_equal(fl.len, sizeof(bin));
 	assert_memory_equal(fl.val, bin, sizeof(bin));
 	assert_int_equal(agent_iter_next(&it, &fl), 1);
-	assert_int_equal(fl.tag, AT_NAME);
+	assert_int_equal(fl.tag, ATAG_NAME);
 	assert_int_equal(fl.len, 0);
 	assert_int_equal(agent_field_str(&fl, s, sizeof(s)), 0);
 	assert_string_equal(s, "");
@@ -131,7 +131,7 @@ static void test_empty_payload(void **state)
 	assert_int_equal(b.len, AGENT_HDR_SIZE);
 	parse_whole(&b, &f);
 	assert_int_equal(f.len, 0);
-	assert_int_equal(agent_find(f.payload, f.len, AT_DATA, &fl), 0);
+	assert_int_equal(agent_find(f.payload, f.len, ATAG_DATA, &fl), 0);
 	agent_buf_free(&b);
 }
 
@@ -143,17 +143,17 @@ static void test_nested_records(void **state)
 	agent_buf_init(&b);
 	size_t at = agent_frame_begin(&b, AGENT_OK, 0, 9);
 	for (unsigned e = 0; e < 3; e++) {
-		size_t n = agent_nest_begin(&b, AT_JOB);
-		agent_put_str(&b, AT_JOB_ID, e == 1 ? "0000000b" : "0000000a");
-		agent_put_u32(&b, AT_PID, 100 + e);
-		agent_put_str(&b, AT_ARGV, "sh");
-		agent_put_str(&b, AT_ARGV, "-c");
-		size_t inner = agent_nest_begin(&b, AT_ENTRY); /* a record inside a record */
-		agent_put_u64(&b, AT_SIZE, e);
+		size_t n = agent_nest_begin(&b, ATAG_JOB);
+		agent_put_str(&b, ATAG_JOB_ID, e == 1 ? "0000000b" : "0000000a");
+		agent_put_u32(&b, ATAG_PID, 100 + e);
+		agent_put_str(&b, ATAG_ARGV, "sh");
+		agent_put_str(&b, ATAG_ARGV, "-c");
+		size_t inner = agent_nest_begin(&b, ATAG_ENTRY); /* a record inside a record */
+		agent_put_u64(&b, ATAG_SIZE, e);
 		agent_nest_end(&b, inner);
 		agent_nest_end(&b, n);
 	}
-	size_t empty = agent_nest_begin(&b, AT_ENTRY);
+	size_t empty = agent_nest_begin(&b, ATAG_ENTRY);
 	agent_nest_end(&b, empty);
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	parse_whole(&b, &f);
@@ -163,23 +163,23 @@ static void test_nested_records(void **state)
 	unsigned jobs = 0;
 	agent_iter_init(&it, f.payload, f.len);
 	while (agent_iter_next(&it, &fl) == 1) {
-		if (fl.tag == AT_ENTRY) {
+		if (fl.tag == ATAG_ENTRY) {
 			assert_int_equal(fl.len, 0);
 			continue;
 		}
-		assert_int_equal(fl.tag, AT_JOB);
+		assert_int_equal(fl.tag, ATAG_JOB);
 		unsigned argv = 0;
 		agent_iter_init(&jt, fl.val, fl.len);
 		while (agent_iter_next(&jt, &g) == 1) {
 			uint32_t pid;
 			uint64_t size;
-			if (g.tag == AT_PID) {
+			if (g.tag == ATAG_PID) {
 				assert_int_equal(agent_field_u32(&g, &pid), 0);
 				assert_int_equal(pid, 100 + jobs);
-			} else if (g.tag == AT_ARGV) {
+			} else if (g.tag == ATAG_ARGV) {
 				assert_memory_equal(g.val, argv ? "-c" : "sh", 2);
 				argv++;
-			} else if (g.tag == AT_ENTRY) {
+			} else if (g.tag == ATAG_ENTRY) {
 				agent_iter_init(&kt, g.val, g.len);
 				assert_int_equal(agent_iter_next(&kt, &h), 1);
 				assert_int_equal(agent_field_u64(&h, &size), 0);
@@ -207,21 +207,21 @@ static void test_repeated_tags_in_order(void **state)
 	agent_buf_init(&b);
 	size_t at = agent_frame_begin(&b, AGENT_EXEC, 0, 1);
 	for (unsigned i = 0; i < 4; i++) {
-		agent_put_str(&b, AT_ARGV, argv[i]);
-		agent_put_str(&b, AT_ENV, "A=1");
+		agent_put_str(&b, ATAG_ARGV, argv[i]);
+		agent_put_str(&b, ATAG_ENV, "A=1");
 	}
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	parse_whole(&b, &f);
 	agent_iter_init(&it, f.payload, f.len);
 	while (agent_iter_next(&it, &fl) == 1) {
-		if (fl.tag != AT_ARGV)
+		if (fl.tag != ATAG_ARGV)
 			continue;
 		assert_int_equal(agent_field_str(&fl, s, sizeof(s)), 0);
 		assert_string_equal(s, argv[n++]);
 	}
 	assert_int_equal(n, 4);
 	/* agent_find gives the first of them. */
-	assert_int_equal(agent_find(f.payload, f.len, AT_ARGV, &fl), 1);
+	assert_int_equal(agent_find(f.payload, f.len, ATAG_ARGV, &fl), 1);
 	assert_int_equal(agent_field_str(&fl, s, sizeof(s)), 0);
 	assert_string_equal(s, "ls");
 	agent_buf_free(&b);
@@ -238,7 +238,7 @@ static void test_many_fields_grow(void **state)
 	agent_buf_init(&b);
 	size_t at = agent_frame_begin(&b, AGENT_OK, 0, 1);
 	for (uint32_t i = 0; i < 20000; i++)
-		agent_put_u32(&b, AT_PID, i);
+		agent_put_u32(&b, ATAG_PID, i);
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	assert_true(b.cap >= b.len);
 	parse_whole(&b, &f);
@@ -260,7 +260,7 @@ static int put_big(struct agent_buf *b, size_t payload, uint32_t id)
 	assert_non_null(data);
 	memset(data, 0xa5, payload);
 	size_t at = agent_frame_begin(b, AGENT_FILE_READ, 0, id);
-	agent_put_bytes(b, AT_DATA, data, payload - AGENT_FIELD_HDR);
+	agent_put_bytes(b, ATAG_DATA, data, payload - AGENT_FIELD_HDR);
 	free(data);
 	return agent_frame_end(b, at);
 }
@@ -276,7 +276,7 @@ static void test_payload_exactly_max(void **state)
 	assert_int_equal(b.len, AGENT_HDR_SIZE + AGENT_PAYLOAD_MAX);
 	parse_whole(&b, &f);
 	assert_int_equal(f.len, AGENT_PAYLOAD_MAX);
-	assert_int_equal(agent_find(f.payload, f.len, AT_DATA, &fl), 1);
+	assert_int_equal(agent_find(f.payload, f.len, ATAG_DATA, &fl), 1);
 	assert_int_equal(fl.len, AGENT_PAYLOAD_MAX - AGENT_FIELD_HDR);
 	assert_int_equal(fl.val[fl.len - 1], 0xa5);
 	agent_buf_free(&b);
@@ -300,7 +300,7 @@ static void test_payload_one_over_max(void **state)
 	assert_int_equal(f.type, AGENT_PING);
 
 	at = agent_frame_begin(&b, AGENT_ERROR, 0, 2);
-	agent_put_i32(&b, AT_ERRNO, E2BIG);
+	agent_put_i32(&b, ATAG_ERRNO, E2BIG);
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	assert_int_equal(agent_frame_parse(b.p, b.len, &f), (ssize_t)before);
 	assert_true(agent_frame_parse(b.p + before, b.len - before, &f) > 0);
@@ -310,7 +310,7 @@ static void test_payload_one_over_max(void **state)
 	/* Many small fields past the limit are caught at the end too. */
 	at = agent_frame_begin(&b, AGENT_OK, 0, 3);
 	for (size_t i = 0; i <= AGENT_PAYLOAD_MAX / 10; i++)
-		agent_put_u32(&b, AT_PID, 1);
+		agent_put_u32(&b, ATAG_PID, 1);
 	assert_int_equal(agent_frame_end(&b, at), -E2BIG);
 	assert_int_equal(b.len, at);
 	agent_buf_free(&b);
@@ -323,10 +323,10 @@ static void test_oversize_value_fails_buffer(void **state)
 	agent_buf_init(&b);
 	size_t at = agent_frame_begin(&b, AGENT_FILE_WRITE, 0, 1);
 	/* Never read: a value longer than any payload is refused before it is copied. */
-	agent_put_bytes(&b, AT_DATA, "", (size_t)AGENT_PAYLOAD_MAX + 1);
+	agent_put_bytes(&b, ATAG_DATA, "", (size_t)AGENT_PAYLOAD_MAX + 1);
 	assert_true(b.failed);
 	size_t len = b.len;
-	agent_put_u32(&b, AT_MODE, 0644); /* a no-op now */
+	agent_put_u32(&b, ATAG_MODE, 0644); /* a no-op now */
 	assert_int_equal(b.len, len);
 	assert_int_equal(agent_frame_end(&b, at), -ENOMEM);
 	assert_int_equal(b.len, at);
@@ -354,10 +354,10 @@ static void test_every_prefix_is_partial(void **state)
 	(void)state;
 	agent_buf_init(&b);
 	size_t at = agent_frame_begin(&b, AGENT_FILE_STAT, 0, 5);
-	agent_put_str(&b, AT_PATH, "/a/b");
-	agent_put_u64(&b, AT_SIZE, 1);
-	size_t n = agent_nest_begin(&b, AT_ENTRY);
-	agent_put_str(&b, AT_NAME, "x");
+	agent_put_str(&b, ATAG_PATH, "/a/b");
+	agent_put_u64(&b, ATAG_SIZE, 1);
+	size_t n = agent_nest_begin(&b, ATAG_ENTRY);
+	agent_put_str(&b, ATAG_NAME, "x");
 	agent_nest_end(&b, n);
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	size_t one = b.len;
@@ -433,8 +433,8 @@ static void test_field_runs_past_payload(void **state)
 	assert_int_equal(agent_iter_next(&it, &fl), 1);
 	assert_int_equal(agent_iter_next(&it, &fl), -EPROTO);
 	assert_int_equal(agent_iter_next(&it, &fl), -EPROTO);
-	assert_int_equal(agent_find(p4, sizeof(p4), AT_DATA, &fl), -EPROTO);
-	assert_int_equal(agent_find(p4, sizeof(p4), AT_PID, &fl), 1);
+	assert_int_equal(agent_find(p4, sizeof(p4), ATAG_DATA, &fl), -EPROTO);
+	assert_int_equal(agent_find(p4, sizeof(p4), ATAG_PID, &fl), 1);
 }
 
 static void test_field_header_cut(void **state)
@@ -463,7 +463,7 @@ static void test_typed_views_wrong_length(void **state)
 	uint64_t q = 7;
 	(void)state;
 	for (uint32_t len = 0; len <= 9; len++) {
-		struct agent_field f = { .tag = AT_PID, .len = len, .val = v };
+		struct agent_field f = { .tag = ATAG_PID, .len = len, .val = v };
 		assert_int_equal(agent_field_u32(&f, &u), len == 4 ? 0 : -EPROTO);
 		assert_int_equal(agent_field_i32(&f, &i), len == 4 ? 0 : -EPROTO);
 		assert_int_equal(agent_field_u64(&f, &q), len == 8 ? 0 : -EPROTO);
@@ -477,7 +477,7 @@ static void test_field_str(void **state)
 {
 	char s[8];
 	(void)state;
-	struct agent_field f = { .tag = AT_PATH, .len = 3, .val = (const uint8_t *)"a\0b" };
+	struct agent_field f = { .tag = ATAG_PATH, .len = 3, .val = (const uint8_t *)"a\0b" };
 	assert_int_equal(agent_field_str(&f, s, sizeof(s)), -EPROTO);
 	f.len = 1;
 	f.val = (const uint8_t *)"\0";
@@ -517,15 +517,15 @@ static void test_unknown_tags_skipped(void **state)
 	agent_put_bytes(&b, 0xffff, "zzz", 3);
 	agent_put_u64(&b, 0, 5);
 	agent_put_u32(&b, 999, 1);
-	agent_put_u32(&b, AT_VERSION, AGENT_VERSION);
+	agent_put_u32(&b, ATAG_VERSION, AGENT_VERSION);
 	agent_put_u32(&b, 999, 2);
 	assert_int_equal(agent_frame_end(&b, at), 0);
 	parse_whole(&b, &f);
 	assert_int_equal(f.type, 0x7777);
-	assert_int_equal(agent_find(f.payload, f.len, AT_VERSION, &fl), 1);
+	assert_int_equal(agent_find(f.payload, f.len, ATAG_VERSION, &fl), 1);
 	assert_int_equal(agent_field_u32(&fl, &v), 0);
 	assert_int_equal(v, AGENT_VERSION);
-	assert_int_equal(agent_find(f.payload, f.len, AT_NAME, &fl), 0);
+	assert_int_equal(agent_find(f.payload, f.len, ATAG_NAME, &fl), 0);
 	assert_int_equal(agent_find(f.payload, f.len, 999, &fl), 1);
 	assert_int_equal(agent_field_u32(&fl, &v), 0);
 	assert_int_equal(v, 1);
@@ -543,8 +543,8 @@ static void test_buf_consume(void **state)
 	assert_int_equal(b.len, 0);
 	for (uint32_t id = 1; id <= 3; id++) {
 		size_t at = agent_frame_begin(&b, AGENT_OUTPUT, 0, id);
-		agent_put_u32(&b, AT_STREAM, AGENT_STDOUT);
-		agent_put_bytes(&b, AT_DATA, "abcdef", id);
+		agent_put_u32(&b, ATAG_STREAM, AGENT_STDOUT);
+		agent_put_bytes(&b, ATAG_DATA, "abcdef", id);
 		assert_int_equal(agent_frame_end(&b, at), 0);
 	}
 	/* As a writer does: consume what was sent, possibly in odd pieces. */
