@@ -64,7 +64,7 @@ enum agent_file_type { AGENT_FT_FILE = 1, AGENT_FT_DIR = 2, AGENT_FT_SYMLINK = 3
 struct agent_buf {
 	uint8_t *p;
 	size_t len, cap;
-	bool failed; /* an allocation failed or a frame grew past AGENT_PAYLOAD_MAX */
+	bool failed; /* an allocation failed, or one value alone exceeded AGENT_PAYLOAD_MAX */
 };
 
 void agent_buf_init(struct agent_buf *b);
@@ -84,7 +84,8 @@ size_t agent_nest_begin(struct agent_buf *b, uint16_t tag);
 void agent_nest_end(struct agent_buf *b, size_t at);
 /*
  * Finish the frame begun at `at`: patch its length. Returns 0, or -E2BIG when the
- * payload exceeds AGENT_PAYLOAD_MAX (the frame is then removed from b), or -ENOMEM.
+ * payload exceeds AGENT_PAYLOAD_MAX (the frame is then removed from b, and the frames
+ * before it stay usable), -ENOMEM after a failed allocation, -EINVAL for a bad `at`.
  */
 int agent_frame_end(struct agent_buf *b, size_t at);
 
@@ -100,7 +101,8 @@ struct agent_frame {
 /*
  * Parse one frame at the front of buf. Returns the bytes it occupies (> 0), 0 when more
  * bytes are needed, or -EPROTO when the header is impossible (len < 8 or > 8 + max).
- * The payload's fields are validated too: a malformed field list is -EPROTO.
+ * The payload's fields are validated too: a malformed field list is -EPROTO, with *f's
+ * header filled in so the receiver can still answer ERROR under that frame's id.
  */
 ssize_t agent_frame_parse(const uint8_t *buf, size_t avail, struct agent_frame *f);
 
