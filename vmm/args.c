@@ -26,6 +26,10 @@ const char args_usage[] =
 	"  --boot-trace           print a JSON line per boot phase on stderr\n"
 	"  --pvm-compat MODE      on, off or auto (default): guest flags for PVM hosts\n"
 	"  --cmdline-extra STR    append STR to the kernel command line\n"
+	"  --vsock PATH           a virtio-vsock device; host clients connect to the Unix\n"
+	"                         socket PATH and send \"CONNECT <port>\\n\"; guest connections\n"
+	"                         to host port P go to the Unix socket PATH_P\n"
+	"  --cid N                the guest's vsock CID, 3-4294967294 (default 3)\n"
 	"  -v, --verbose          say more, and boot the kernel without 'quiet'\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n";
@@ -104,7 +108,9 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 	cfg->cpus = 1;
 	cfg->console = CONSOLE_DEFAULT;
 	cfg->pvm = PVM_AUTO;
+	cfg->vsock_cid = CONFIG_VSOCK_CID_DEFAULT;
 	err[0] = '\0';
+	bool cid_set = false;
 
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -129,7 +135,8 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 		static const char *const with_value[] = { "--kernel",     "--mem",
 							  "--cpus",       "--disk",
 							  "--console",    "--pvm-compat",
-							  "--cmdline-extra" };
+							  "--cmdline-extra", "--vsock",
+							  "--cid" };
 		bool known = false;
 		for (unsigned k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
 			known |= strcmp(a, with_value[k]) == 0;
@@ -178,6 +185,20 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 				return fail(err, errlen, "--pvm-compat %s: give on, off or auto", val);
 		} else if (strcmp(a, "--cmdline-extra") == 0) {
 			cfg->cmdline_extra = val;
+		} else if (strcmp(a, "--vsock") == 0) {
+			if (val[0] == '\0' || strlen(val) > CONFIG_VSOCK_PATH_MAX)
+				return fail(err, errlen,
+					    "--vsock needs a socket path of 1 to %u bytes",
+					    CONFIG_VSOCK_PATH_MAX);
+			cfg->vsock_path = val;
+		} else if (strcmp(a, "--cid") == 0) {
+			unsigned cid;
+			if (parse_uint(val, &cid) < 0 || cid < CONFIG_VSOCK_CID_MIN ||
+			    cid > CONFIG_VSOCK_CID_MAX)
+				return fail(err, errlen, "--cid %s: give a number from %u to %u",
+					    val, CONFIG_VSOCK_CID_MIN, CONFIG_VSOCK_CID_MAX);
+			cfg->vsock_cid = cid;
+			cid_set = true;
 		}
 	}
 	if (i < argc) {
@@ -189,6 +210,8 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 	if (cfg->argc > 0 && cfg->nr_disks == 0)
 		return fail(err, errlen,
 			    "a COMMAND needs a root disk with flint-init on it (--disk IMAGE)");
+	if (cid_set && !cfg->vsock_path)
+		return fail(err, errlen, "--cid needs --vsock (no vsock device without it)");
 	if (cfg->console == CONSOLE_DEFAULT)
 		cfg->console = cfg->argc > 0 ? CONSOLE_NONE : CONSOLE_STDOUT;
 	return ARGS_OK;

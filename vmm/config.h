@@ -6,6 +6,10 @@
 #include <stdint.h>
 
 #define CONFIG_DISKS_MAX 8u
+#define CONFIG_VSOCK_CID_DEFAULT 3u
+#define CONFIG_VSOCK_CID_MIN 3u		   /* 0-2 are reserved: hypervisor, local, host */
+#define CONFIG_VSOCK_CID_MAX 0xfffffffeu /* 0xffffffff is VMADDR_CID_ANY */
+#define CONFIG_VSOCK_PATH_MAX 96u	   /* PATH_<port> must still fit a Unix socket address */
 
 enum console_mode { CONSOLE_DEFAULT, CONSOLE_STDOUT, CONSOLE_FILE, CONSOLE_NONE };
 enum pvm_mode { PVM_AUTO, PVM_ON, PVM_OFF };
@@ -27,6 +31,8 @@ struct vm_config {
 	bool boot_trace;
 	int verbose;
 	const char *cmdline_extra; /* appended to the kernel command line */
+	const char *vsock_path;	   /* --vsock: the host side's Unix socket; NULL: no vsock device */
+	uint64_t vsock_cid;	   /* the guest's CID */
 	char *const *argv;         /* one-shot command, NULL-terminated; NULL: none */
 	unsigned argc;
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 
 #include "log.h"
 
@@ -15,7 +16,7 @@
 struct rule {
 	int nr;
 	unsigned nargs;
-	struct scmp_arg_cmp arg[1];
+	struct scmp_arg_cmp arg[2];
 };
 
 static const struct rule rules[] = {
@@ -64,7 +65,37 @@ static const struct rule rules[] = {
 	ALLOW(exit_group),
 };
 
-int sandbox_enter(void)
+/* SANDBOX_VSOCK: the bridge between guest vsock streams and Unix sockets (vmm/vsock/). */
+static const struct rule vsock_rules[] = {
+	/* host clients connecting to --vsock PATH */
+	ALLOW(accept4),
+	/* guest connections to PATH_<port>; Unix stream sockets, non-blocking, CLOEXEC */
+	{ SCMP_SYS(socket), 2,
+	  { SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+	    SCMP_A1(SCMP_CMP_EQ, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC) } },
+	ALLOW(connect),
+	/* stream bytes both ways (MSG_NOSIGNAL, MSG_DONTWAIT; MSG_PEEK for CONNECT) */
+	ALLOW(sendmsg),
+	ALLOW(recvmsg),
+	/* half-close: the guest's SHUTDOWN(SEND) becomes shutdown(SHUT_WR) */
+	ALLOW(shutdown),
+	/* connection sockets join, change interest in, and leave the bridge's epoll set */
+	ALLOW(epoll_ctl),
+	/* the one timer for connect and shutdown deadlines */
+	ALLOW(timerfd_settime),
+	/* remove the listening socket at exit (flags 0: never a directory) */
+	{ SCMP_SYS(unlinkat), 1, { SCMP_A2(SCMP_CMP_EQ, 0) } },
+};
+
+static int rules_add(scmp_filter_ctx ctx, const struct rule *r, unsigned n)
+{
+	int e = 0;
+	for (unsigned i = 0; i < n && e == 0; i++)
+		e = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r[i].nr, r[i].nargs, r[i].arg);
+	return e;
+}
+
+int sandbox_enter(unsigned extras)
 {
 	/* No privilege can be gained from here on, whatever is exec'd (nothing may be). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
@@ -77,10 +108,9 @@ int sandbox_enter(void)
 		log_err("seccomp_init failed");
 		return -ENOMEM;
 	}
-	int r = 0;
-	for (unsigned i = 0; i < sizeof(rules) / sizeof(rules[0]) && r == 0; i++)
-		r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, rules[i].nr, rules[i].nargs,
-					   rules[i].arg);
+	int r = rules_add(ctx, rules, sizeof(rules) / sizeof(rules[0]));
+	if (r == 0 && (extras & SANDBOX_VSOCK))
+		r = rules_add(ctx, vsock_rules, sizeof(vsock_rules) / sizeof(vsock_rules[0]));
 	if (r == 0)
 		r = seccomp_load(ctx);
 	if (r < 0)

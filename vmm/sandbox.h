@@ -2,11 +2,15 @@
 #ifndef FLINT_SANDBOX_H
 #define FLINT_SANDBOX_H
 
+/* Calls only some VMs need, allowed on request. */
+#define SANDBOX_VSOCK 1u /* the vsock bridge: Unix sockets, their epoll set and timer */
+
 /*
- * Allow only the system calls a running VM needs (each listed in sandbox.c with its reason);
- * any other kills the process with SIGSYS. Call after setup, before starting vCPUs: opening
- * files, sockets, exec and the rest of setup are denied from then on. 0 or -errno.
+ * Allow only the system calls a running VM needs (each listed in sandbox.c with its reason),
+ * plus the groups in extras (SANDBOX_*); any other kills the process with SIGSYS. Call after
+ * setup, before starting vCPUs: opening files, exec and the rest of setup are denied from then
+ * on. 0 or -errno.
  */
-int sandbox_enter(void);
+int sandbox_enter(unsigned extras);
 
 #endif

@@ -308,6 +308,30 @@ static int disks_setup(struct vm *vm)
 	return 0;
 }
 
+_Static_assert(CONFIG_VSOCK_PATH_MAX == VSOCK_PATH_MAX, "--vsock path limit");
+
+/* The vsock device, in the slot after the disks; its host side is watched by the event loop. */
+static int vsock_setup(struct vm *vm)
+{
+	if (!vm->cfg.vsock_path)
+		return 0;
+	uint64_t base;
+	unsigned gsi;
+	struct virtio_mmio_hooks hooks;
+	struct vm_mmio_slot *slot = mmio_reserve(vm, &base, &gsi, &hooks);
+	if (!slot)
+		return -ENOSPC;
+	vm->has_vsock = true;
+	int r = virtio_vsock_init(&vm->vsock, vm->cfg.vsock_path, vm->cfg.vsock_cid, &vm->mem, base,
+				  gsi, &hooks);
+	if (r == 0)
+		r = mmio_commit(vm, slot, &vm->vsock.mmio);
+	if (r == 0)
+		r = evloop_add(&vm->loop, virtio_vsock_host_fd(&vm->vsock), EPOLLIN,
+			       virtio_vsock_host_event, &vm->vsock);
+	return r;
+}
+
 /* ---- signals ------------------------------------------------------------------------------ */
 
 static void on_signal(void *arg, uint32_t events)
@@ -385,6 +409,8 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	if (r == 0)
 		r = disks_setup(vm);
 	if (r == 0)
+		r = vsock_setup(vm);
+	if (r == 0)
 		r = cmdline_build(vm->cmdline, sizeof(vm->cmdline), cfg, vm->pvm, vm->nr_mmio);
 	if (r == 0)
 		r = x86_boot_setup(&vm->mem, vm->cmdline, cfg->cpus);
@@ -430,7 +456,7 @@ int vm_run(struct vm *vm)
 	int r = 0;
 #ifndef FLINT_SANITIZED
 	/* Sanitizer runtimes need calls the allowlist refuses (LSan ptraces at exit). */
-	r = sandbox_enter();
+	r = sandbox_enter(vm->has_vsock ? SANDBOX_VSOCK : 0);
 	if (r < 0) {
 		vm_request_exit(vm, VM_EXIT_FAILURE, "could not confine flint-vmm");
 		return VM_EXIT_FAILURE;
@@ -502,6 +528,8 @@ void vm_destroy(struct vm *vm)
 	}
 	for (unsigned i = 0; i < vm->nr_blk; i++)
 		virtio_blk_destroy(&vm->blk[i]);
+	if (vm->has_vsock)
+		virtio_vsock_destroy(&vm->vsock);
 	for (unsigned i = 0; i < CONFIG_DISKS_MAX; i++)
 		if (vm->disks[i].fd >= 0)
 			disk_close(&vm->disks[i]);

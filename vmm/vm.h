@@ -13,6 +13,7 @@
 #include "mem.h"
 #include "serial.h"
 #include "virtio/blk.h"
+#include "virtio/vsock.h"
 
 /* flint-vmm's own failure status: setup errors and VM failures (after docker run's 125). */
 #define VM_EXIT_FAILURE 125
@@ -65,6 +66,8 @@ struct vm {
 	struct disk disks[CONFIG_DISKS_MAX];
 	struct virtio_blk blk[CONFIG_DISKS_MAX];
 	unsigned nr_blk;
+	struct virtio_vsock vsock; /* with --vsock */
+	bool has_vsock;		   /* virtio_vsock_init was called: destroy it */
 	struct vm_mmio_slot mmio[LAYOUT_VIRTIO_MAX];
 	unsigned nr_mmio;
 

@@ -75,6 +75,8 @@ static void test_defaults(void **state)
 	assert_false(cfg.boot_trace);
 	assert_int_equal(cfg.verbose, 0);
 	assert_null(cfg.cmdline_extra);
+	assert_null(cfg.vsock_path);
+	assert_int_equal(cfg.vsock_cid, 3);
 	assert_null(cfg.argv);
 	assert_int_equal(cfg.argc, 0);
 }
@@ -242,6 +244,36 @@ static void test_flags(void **state)
 	assert_string_equal(cfg.kernel, "b");
 }
 
+static void test_vsock(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--vsock", "/run/vm.sock", NULL), ARGS_OK);
+	assert_string_equal(cfg.vsock_path, "/run/vm.sock");
+	assert_int_equal(cfg.vsock_cid, 3);
+	assert_int_equal(parse("--kernel", "k", "--cid", "4294967294", "--vsock", "v", NULL),
+			 ARGS_OK);
+	assert_int_equal(cfg.vsock_cid, 0xfffffffeu);
+	assert_string_equal(cfg.vsock_path, "v");
+	assert_int_equal(parse("--kernel", "k", "--vsock", "v", "--cid", "3", NULL), ARGS_OK);
+	assert_int_equal(cfg.vsock_cid, 3);
+	static const char *const bad_cid[] = { "0", "1", "2", "4294967295", "4294967296", "-3",
+					       "3x", "", " 3", "0x10" };
+	for (size_t i = 0; i < sizeof(bad_cid) / sizeof(bad_cid[0]); i++)
+		assert_error(parse("--kernel", "k", "--vsock", "v", "--cid", bad_cid[i], NULL),
+			     "--cid");
+	/* A CID means nothing without the device. */
+	assert_error(parse("--kernel", "k", "--cid", "5", NULL), "--vsock");
+	assert_error(parse("--kernel", "k", "--vsock", "", NULL), "--vsock");
+	/* PATH_<port> must fit a Unix socket address: 96 bytes is the most. */
+	char path[CONFIG_VSOCK_PATH_MAX + 2];
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	assert_error(parse("--kernel", "k", "--vsock", path, NULL), "--vsock");
+	path[CONFIG_VSOCK_PATH_MAX] = '\0';
+	assert_int_equal(parse("--kernel", "k", "--vsock", path, NULL), ARGS_OK);
+	assert_int_equal(strlen(cfg.vsock_path), CONFIG_VSOCK_PATH_MAX);
+}
+
 /* ---- errors -------------------------------------------------------------------------------- */
 
 static void test_missing_values(void **state)
@@ -249,7 +281,7 @@ static void test_missing_values(void **state)
 	(void)state;
 	static const char *const opts[] = { "--kernel",  "--mem",	 "--cpus",
 					    "--disk",	 "--console",	 "--pvm-compat",
-					    "--cmdline-extra" };
+					    "--cmdline-extra", "--vsock", "--cid" };
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		if (strcmp(opts[i], "--kernel") == 0)
 			assert_error(parse("--kernel", NULL), "--kernel");
@@ -357,7 +389,8 @@ static void test_help_version(void **state)
 	/* The usage text names every option. */
 	static const char *const opts[] = { "--kernel", "--mem",	 "--cpus",	 "--disk",
 					    "--console", "--boot-trace", "--pvm-compat", "--cmdline-extra",
-					    "--verbose", "--help",	 "--version" };
+					    "--verbose", "--help",	 "--version",	 "--vsock",
+					    "--cid" };
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		assert_non_null(strstr(args_usage, opts[i]));
 }
@@ -387,6 +420,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_disk_order_and_limit, teardown),
 		cmocka_unit_test_teardown(test_pvm_compat, teardown),
 		cmocka_unit_test_teardown(test_flags, teardown),
+		cmocka_unit_test_teardown(test_vsock, teardown),
 		cmocka_unit_test_teardown(test_missing_values, teardown),
 		cmocka_unit_test_teardown(test_unknown_options, teardown),
 		cmocka_unit_test_teardown(test_kernel_required, teardown),

@@ -17,10 +17,11 @@
 
 #include "sandbox.h"
 
-enum probe { PROBE_NONE, PROBE_SOCKET, PROBE_EXECVE, PROBE_OPENAT, PROBE_MMAP_EXEC, PROBE_IOCTL };
+enum probe { PROBE_NONE, PROBE_SOCKET, PROBE_EXECVE, PROBE_OPENAT, PROBE_MMAP_EXEC, PROBE_IOCTL,
+	     PROBE_VSOCK_SOCKET, PROBE_UNIX_BLOCKING, PROBE_UNLINKAT_DIR };
 
 /* Enter the sandbox in a child, write a byte (allowed), then try the probe. Returns wait status. */
-static int run_child(enum probe probe, int *wrote)
+static int run_child_with(enum probe probe, unsigned extras, int *wrote)
 {
 	int p[2];
 	assert_int_equal(pipe(p), 0);
@@ -28,7 +29,7 @@ static int run_child(enum probe probe, int *wrote)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
-		if (sandbox_enter() < 0)
+		if (sandbox_enter(extras) < 0)
 			_exit(100);
 		char c = 'x';
 		if (write(p[1], &c, 1) != 1)
@@ -51,6 +52,17 @@ static int run_child(enum probe probe, int *wrote)
 		case PROBE_IOCTL:
 			syscall(SYS_ioctl, 0, KVM_CREATE_VM, 0);
 			break;
+		case PROBE_VSOCK_SOCKET: /* what the vsock bridge opens: allowed */
+			if (syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				    0) < 0)
+				_exit(102);
+			break;
+		case PROBE_UNIX_BLOCKING:
+			syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+			break;
+		case PROBE_UNLINKAT_DIR:
+			syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent-flint", AT_REMOVEDIR);
+			break;
 		case PROBE_NONE:
 			break;
 		}
@@ -63,6 +75,11 @@ static int run_child(enum probe probe, int *wrote)
 	int st;
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	return st;
+}
+
+static int run_child(enum probe probe, int *wrote)
+{
+	return run_child_with(probe, 0, wrote);
 }
 
 static void test_allowed_calls_work(void **state)
@@ -114,12 +131,38 @@ static void test_other_ioctl_dies(void **state)
 	expect_sigsys(PROBE_IOCTL);
 }
 
+static void expect_sigsys_with(enum probe probe, unsigned extras)
+{
+	int wrote;
+	int st = run_child_with(probe, extras, &wrote);
+	assert_true(wrote);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+}
+
+/* With vsock: exactly the Unix socket the bridge makes; unlinkat never removes a directory. */
+static void test_vsock_calls(void **state)
+{
+	(void)state;
+	int wrote;
+	int st = run_child_with(PROBE_VSOCK_SOCKET, SANDBOX_VSOCK, &wrote);
+	assert_true(wrote);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 7);
+	expect_sigsys_with(PROBE_UNIX_BLOCKING, SANDBOX_VSOCK);
+	expect_sigsys_with(PROBE_UNLINKAT_DIR, SANDBOX_VSOCK);
+	expect_sigsys_with(PROBE_SOCKET, SANDBOX_VSOCK);
+	/* Without vsock, no socket at all. */
+	expect_sigsys(PROBE_VSOCK_SOCKET);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allowed_calls_work), cmocka_unit_test(test_socket_dies),
 		cmocka_unit_test(test_execve_dies),        cmocka_unit_test(test_openat_dies),
 		cmocka_unit_test(test_exec_mapping_dies),  cmocka_unit_test(test_other_ioctl_dies),
+		cmocka_unit_test(test_vsock_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
