@@ -41,7 +41,7 @@ int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id)
 		log_err("mapping vCPU %u's kvm_run: %s", id, strerror(e));
 		return -e;
 	}
-	int r = x86_cpuid_setup(vm->kvm_fd, v->fd, id, vm->cfg.cpus, vm->pvm);
+	int r = x86_cpuid_setup(vm->cpuid, v->fd, id, vm->cfg.cpus, vm->pvm);
 	if (r == 0)
 		r = x86_vcpu_setup(v->fd, id == 0, vm->entry);
 	return r;

@@ -418,6 +418,9 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 		return r;
 	log_info("kernel command line: %s", vm->cmdline);
 
+	vm->cpuid = x86_cpuid_supported(vm->kvm_fd);
+	if (!vm->cpuid)
+		return -EINVAL;
 	for (unsigned i = 0; i < cfg->cpus; i++) {
 		r = vcpu_init(&vm->vcpus[i], vm, i);
 		vm->nr_vcpus = i + 1;
@@ -518,6 +521,7 @@ void vm_destroy(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->cpuid);
 	for (unsigned i = 0; i < LAYOUT_VIRTIO_MAX; i++) {
 		struct vm_mmio_slot *s = &vm->mmio[i];
 		for (unsigned q = 0; q < VIRTIO_MMIO_QUEUES_MAX; q++)

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct kvm_cpuid2;
+
 #include "config.h"
 #include "disk/disk.h"
 #include "evloop.h"
@@ -54,6 +56,7 @@ struct vm {
 	struct evloop loop;
 	int signal_fd;
 
+	struct kvm_cpuid2 *cpuid; /* the host's supported set, filtered per vCPU */
 	struct vcpu vcpus[LAYOUT_MAX_CPUS];
 	unsigned nr_vcpus;
 

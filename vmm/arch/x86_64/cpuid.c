@@ -55,26 +55,39 @@ static void filter(struct kvm_cpuid_entry2 *e, unsigned id, unsigned ncpus, bool
 	}
 }
 
-int x86_cpuid_setup(int kvm_fd, int vcpu_fd, unsigned id, unsigned ncpus, bool pvm)
+struct kvm_cpuid2 *x86_cpuid_supported(int kvm_fd)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *c = calloc(1, sz);
+	if (!c) {
+		log_err("out of memory");
+		return NULL;
+	}
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		log_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int x86_cpuid_setup(const struct kvm_cpuid2 *host, int vcpu_fd, unsigned id, unsigned ncpus,
+		    bool pvm)
+{
+	BUG_ON(host->nent > CPUID_MAX_ENTRIES);
+	size_t sz = sizeof(struct kvm_cpuid2) + host->nent * sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *c = malloc(sz);
 	if (!c)
 		return -ENOMEM;
-	c->nent = CPUID_MAX_ENTRIES;
-	int r = 0;
-	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-		r = -errno;
-		log_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-		goto out;
-	}
+	memcpy(c, host, sz);
 	for (unsigned i = 0; i < c->nent; i++)
 		filter(&c->entries[i], id, ncpus, pvm);
+	int r = 0;
 	if (ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0) {
 		r = -errno;
 		log_err("KVM_SET_CPUID2: %s", strerror(errno));
 	}
-out:
 	free(c);
 	return r;
 }

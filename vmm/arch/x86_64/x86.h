@@ -17,11 +17,17 @@ int x86_boot_setup(struct gmem *m, const char *cmdline, unsigned ncpus);
 /* The MP table alone (exposed for unit tests). Returns bytes written or -errno. */
 int x86_mptable_write(struct gmem *m, uint64_t gpa, uint64_t room, unsigned ncpus);
 
+struct kvm_cpuid2;
+
+/* The host's KVM-supported CPUID, fetched once per VM (a slow ioctl on nested hosts). Free with free(). */
+struct kvm_cpuid2 *x86_cpuid_supported(int kvm_fd);
+
 /*
  * Filter the host's supported CPUID for vCPU `id` of `ncpus` and set it on vcpu_fd.
  * pvm: hide the paravirt features that hang vCPUs on PVM hosts.
  */
-int x86_cpuid_setup(int kvm_fd, int vcpu_fd, unsigned id, unsigned ncpus, bool pvm);
+int x86_cpuid_setup(const struct kvm_cpuid2 *host, int vcpu_fd, unsigned id, unsigned ncpus,
+		    bool pvm);
 
 /*
  * Initial state: every vCPU gets MSRs, FPU and LAPIC LINT wiring; the boot vCPU
