@@ -54,8 +54,9 @@ $(B)/flint: $(CLI_OBJ)
 	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@
 
 # --- guest: flint-init, kernel, base image ------------------------------------
-INIT_SRC := $(sort $(wildcard guest/init/*.c))
-$(B)/flint-init: $(INIT_SRC) $(wildcard guest/init/*.h common/*.h)
+# The agent's frames come from the same common/agent/proto.c the host side links.
+INIT_SRC := $(sort $(wildcard guest/init/*.c)) common/agent/proto.c
+$(B)/flint-init: $(INIT_SRC) $(wildcard guest/init/*.h common/*.h) common/agent/proto.h
 	@mkdir -p $(B)
 	$(MUSL_CC) -static -std=c11 -Wall -Wextra -Werror -O2 -D_GNU_SOURCE -Icommon \
 		-fstack-protector-strong $(INIT_SRC) -o $@
@@ -92,6 +93,12 @@ $(B)/tests/unit/test_client: tests/unit/test_client.c common/agent/client.c comm
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka -lpthread
 
+# flint-init's agent on the host: the real client library against build/flint-init --agent-unix.
+$(B)/tests/agent-host: tests/integration/test_agent_host.c common/agent/client.c \
+		common/agent/proto.c common/agent/client.h common/agent/proto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lpthread
+
 -include tests/guests/guests.mk
 
 # --- fuzzing (libFuzzer) ---------------------------------------------------------
@@ -115,7 +122,7 @@ deps:
 unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
-test: all $(B)/flint-vmm-san $(UNIT_BIN) test-guests-build $(FUZZ_BIN)
+test: all $(B)/flint-vmm-san $(UNIT_BIN) $(B)/tests/agent-host test-guests-build $(FUZZ_BIN)
 	@tests/run-all.sh
 
 $(B)/spawn-time: tools/bench/spawn-time.c
@@ -125,8 +132,15 @@ $(B)/spawn-time: tools/bench/spawn-time.c
 bench-vmm: all test-guests-build $(B)/spawn-time
 	@tools/bench-vmm
 
+$(B)/agent-bench: tools/bench/agent-bench.c common/agent/client.c common/agent/proto.c
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDHARDEN) $(filter %.c,$^) -o $@
+
+bench-agent: all $(B)/agent-bench
+	@tools/bench-agent
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps kernel unit test bench-vmm clean test-guests-build fuzz fuzz-build
+.PHONY: all deps kernel unit test bench-vmm bench-agent clean test-guests-build fuzz fuzz-build
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

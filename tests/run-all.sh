@@ -33,6 +33,7 @@ suite() {
 suite unit tests/run-unit.sh $(ls build/tests/unit/test_* | grep -v "\.d$")
 suite cli bash tests/integration/test_cli.sh
 suite init-host bash tests/integration/test_init_host.sh
+suite agent-host bash tests/integration/test_agent_host.sh
 suite guests bash tests/integration/test_guests.sh
 suite guests-asan env FLINT_VMM=build/flint-vmm-san bash tests/integration/test_guests.sh
 suite fuzz tests/run-fuzz.sh "${FUZZ_SECONDS:-15}" $(ls build/fuzz/fuzz_* | grep -v "\.d$")

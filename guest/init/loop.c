@@ -1,74 +1,82 @@
-/* The PID 1 event loop: poll() over a few fds (the signalfd now, the agent's sockets later). */
+/* The PID 1 event loop: epoll over the signalfd and the agent's sockets, pipes and PTYs. */
 #include "loop.h"
 
-#include <poll.h>
+#include <errno.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 
 /*
- * poll() rather than epoll: PID 1 watches a handful of fds, and poll needs
- * no setup syscalls at boot (epoll_create1 + epoll_ctl per fd).
+ * epoll rather than poll: the agent watches up to a few hundred fds (connections, every
+ * exec's and job's pipes), most of them idle. Edge-triggered registration is done once per
+ * fd, so pausing a stream for backpressure needs no epoll_ctl: the owner keeps a "readable"
+ * flag and simply stops reading.
  */
-#define LOOP_MAX 16
+#define LOOP_BATCH 64
 
+/*
+ * Indexed by fd. The generation travels in the event's data, so an event fetched for an fd
+ * that was removed (and perhaps reused) by an earlier handler of the same batch is dropped.
+ */
 struct loop_source {
 	loop_handler fn;
 	void *ctx;
+	uint32_t gen;
 };
 
-static struct pollfd loop_fds[LOOP_MAX];
-static struct loop_source loop_sources[LOOP_MAX];
-static int loop_count;
+static struct loop_source loop_src[LOOP_MAX_FD];
+static int loop_epfd = -1;
 
-int loop_add(int fd, short events, loop_handler fn, void *ctx)
+int loop_add(int fd, uint32_t events, loop_handler fn, void *ctx)
 {
-	if (loop_count == LOOP_MAX)
+	struct epoll_event ev;
+	struct loop_source *s;
+
+	if (fd < 0 || fd >= LOOP_MAX_FD) {
+		errno = EMFILE;
 		return -1;
-	loop_fds[loop_count] = (struct pollfd){ .fd = fd, .events = events };
-	loop_sources[loop_count] = (struct loop_source){ .fn = fn, .ctx = ctx };
-	loop_count++;
+	}
+	if (loop_epfd < 0) {
+		loop_epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (loop_epfd < 0)
+			return -1;
+	}
+	s = &loop_src[fd];
+	s->gen++;
+	ev.events = events;
+	ev.data.u64 = (uint64_t)s->gen << 32 | (uint32_t)fd;
+	if (epoll_ctl(loop_epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		s->fn = NULL;
+		return -1;
+	}
+	s->fn = fn;
+	s->ctx = ctx;
 	return 0;
 }
 
 void loop_remove(int fd)
 {
-	int i;
-
-	for (i = 0; i < loop_count; i++) {
-		if (loop_fds[i].fd != fd)
-			continue;
-		/* Mark rather than compact: loop_run_once may be iterating. */
-		loop_fds[i].fd = -1;
-		loop_fds[i].revents = 0;
-	}
-}
-
-static void loop_compact(void)
-{
-	int i, j = 0;
-
-	for (i = 0; i < loop_count; i++) {
-		if (loop_fds[i].fd < 0)
-			continue;
-		loop_fds[j] = loop_fds[i];
-		loop_sources[j] = loop_sources[i];
-		j++;
-	}
-	loop_count = j;
+	if (fd < 0 || fd >= LOOP_MAX_FD)
+		return;
+	loop_src[fd].gen++;
+	loop_src[fd].fn = NULL;
+	loop_src[fd].ctx = NULL;
 }
 
 void loop_run_once(int timeout_ms)
 {
+	struct epoll_event ev[LOOP_BATCH];
 	int i, n;
 
-	loop_compact();
-	/* Every signal is blocked, so poll() cannot fail with EINTR. */
-	n = poll(loop_fds, (nfds_t)loop_count, timeout_ms);
-	for (i = 0; n > 0 && i < loop_count; i++) {
-		short rev = loop_fds[i].revents;
+	if (loop_epfd < 0)
+		return;
+	/* Every signal is blocked (they come through the signalfd): no EINTR. */
+	n = epoll_wait(loop_epfd, ev, LOOP_BATCH, timeout_ms);
+	for (i = 0; i < n; i++) {
+		int fd = (int)(uint32_t)ev[i].data.u64;
+		uint32_t gen = (uint32_t)(ev[i].data.u64 >> 32);
+		struct loop_source *s = &loop_src[fd];
 
-		if (rev == 0 || loop_fds[i].fd < 0)
-			continue;
-		n--;
-		loop_sources[i].fn(loop_fds[i].fd, rev, loop_sources[i].ctx);
+		if (s->fn && s->gen == gen)
+			s->fn(fd, ev[i].events, s->ctx);
 	}
 }

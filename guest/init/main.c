@@ -3,18 +3,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "flint_port.h"
+#include "agent/proto.h"
+#include "agent.h"
 #include "cmdline.h"
 #include "console.h"
 #include "loop.h"
@@ -45,6 +48,7 @@ static void main_reap(void)
 		status = oneshot_reaped(pid, st);
 		if (status >= 0)
 			power_shutdown(POWER_OFF, status);
+		agent_reaped(pid, st);
 	}
 }
 
@@ -79,11 +83,13 @@ static void main_handle(const int *signos, size_t n)
 	/* Reap first: a program exit reported now beats a shutdown request in the same batch. */
 	if (chld)
 		main_reap();
-	if (power)
+	if (power) {
+		agent_stop();
 		power_shutdown(act, 0);
+	}
 }
 
-static void main_on_signalfd(int fd, short revents, void *ctx)
+static void main_on_signalfd(int fd, uint32_t revents, void *ctx)
 {
 	struct signalfd_siginfo si[16];
 	int signos[16];
@@ -181,44 +187,99 @@ static size_t main_boot_test(void)
 	return len;
 }
 
+/*
+ * Host test mode of the agent: like main_boot_test without a command line, and with fds 0..2
+ * made valid, since commands get theirs by dup2 over them (console_fix_stdio is for PID 1).
+ */
+static void main_boot_agent_test(void)
+{
+	int i;
+
+	power_init(true);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+		console_log("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	if (chdir("/") != 0)
+		console_log("chdir /: %s", strerror(errno));
+	for (i = 0; i < 3; i++)
+		if (fcntl(i, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDWR | O_CLOEXEC) != i)
+			exit(2);
+}
+
+static int main_usage(void)
+{
+	fprintf(stderr,
+		"usage: %s must run as PID 1, or (host tests, not as PID 1): %s %s\n"
+		"       or (host tests): %s %s PATH [%s PATH]\n",
+		INIT_NAME, INIT_NAME, INIT_TEST_FLAG, INIT_NAME, INIT_AGENT_UNIX_FLAG,
+		INIT_READY_UNIX_FLAG);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	bool pid1 = getpid() == 1;
-	struct cmdline_value run;
-	size_t len;
-	int sigfd, status;
+	const char *agent_path = NULL, *ready_path = NULL;
+	struct cmdline_value run = { NULL, 0, false };
+	size_t len = 0;
+	int sigfd, status, r;
 
-	bool test = argc > 1 && strcmp(argv[1], INIT_TEST_FLAG) == 0;
+	bool oneshot_test = argc == 2 && strcmp(argv[1], INIT_TEST_FLAG) == 0;
+	bool agent_test = argc > 2 && strcmp(argv[1], INIT_AGENT_UNIX_FLAG) == 0;
 
+	if (agent_test) {
+		agent_path = argv[2];
+		if (argc == 5 && strcmp(argv[3], INIT_READY_UNIX_FLAG) == 0)
+			ready_path = argv[4];
+		else if (argc != 3)
+			return main_usage();
+	}
 	/*
 	 * Outside a VM, PID 1 mode would mount over the root, write to an I/O
-	 * port, set the hostname and kill(-1): only a PID 1 without the test
-	 * flag gets it. A test run that ended up as PID 1 (a container, `unshare
-	 * --fork` straight into us) is refused as well.
+	 * port, set the hostname and kill(-1): only a PID 1 without a test
+	 * flag gets it. A one-shot test run that ended up as PID 1 (a container,
+	 * `unshare --fork` straight into us) is refused as well. The agent's
+	 * host mode does none of that whatever its pid, so it may be the PID 1
+	 * of a PID namespace (tools/bench-agent runs it so).
 	 */
-	if (pid1 == test) {
-		fprintf(stderr, "usage: %s must run as PID 1, or: %s %s (host tests, not as PID 1)\n",
-			INIT_NAME, INIT_NAME, INIT_TEST_FLAG);
-		return 2;
-	}
-	len = pid1 ? main_boot_pid1() : main_boot_test();
-	sigfd = signals_take_all(!pid1);
+	if (pid1 ? oneshot_test : !oneshot_test && !agent_test)
+		return main_usage();
+	if (agent_test)
+		main_boot_agent_test();
+	else
+		len = pid1 ? main_boot_pid1() : main_boot_test();
+	/* Dispositions from a host shell (SIG_IGN survives exec) are reset outside a VM. */
+	sigfd = signals_take_all(!pid1 || agent_test);
 	if (sigfd < 0)
 		console_log("signalfd: %s", strerror(errno));
 	environ = main_env;
 
-	run = cmdline_find(main_cmdline, len, FLINT_CMDLINE_RUN);
+	if (!agent_test)
+		run = cmdline_find(main_cmdline, len, FLINT_CMDLINE_RUN);
 	if (run.found) {
 		status = oneshot_start(run, pid1);
 		if (status >= 0)
 			power_shutdown(POWER_OFF, status);
+	} else if (agent_test) {
+		r = agent_start_unix(agent_path, ready_path);
+		if (r < 0) {
+			console_log("agent on %s: %s", agent_path, strerror(-r));
+			return 2;
+		}
 	} else if (!pid1) {
 		console_log("%s has no %s", INIT_TEST_CMDLINE_ENV, FLINT_CMDLINE_RUN);
 		return 2;
+	} else {
+		/* No program to run: the VM is there to be driven by the host, through the agent. */
+		r = agent_start_vsock();
+		if (r < 0)
+			console_log("agent: vsock port %u: %s", AGENT_VSOCK_PORT, strerror(-r));
 	}
-	/* Idle PID 1 (and, later, the agent): everything happens from here. */
-	if (sigfd < 0 || loop_add(sigfd, POLLIN, main_on_signalfd, NULL) != 0)
+	/* Everything happens from here: signals, and the agent's connections and commands. */
+	if (sigfd < 0 || loop_add(sigfd, EPOLLIN, main_on_signalfd, NULL) != 0)
 		main_sigwait_forever();
-	for (;;)
-		loop_run_once(-1);
+	for (;;) {
+		loop_run_once(agent_timeout_ms());
+		agent_tick();
+	}
 }

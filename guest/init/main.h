@@ -6,6 +6,9 @@
 
 /* argv[1] that selects the host test mode (only honoured when not PID 1). */
 #define INIT_TEST_FLAG "--test-oneshot"
+/* The agent on the host: --agent-unix PATH [--ready-unix PATH], PID 1 of a namespace or not. */
+#define INIT_AGENT_UNIX_FLAG "--agent-unix"
+#define INIT_READY_UNIX_FLAG "--ready-unix"
 /* Environment variable that stands in for /proc/cmdline in test mode. */
 #define INIT_TEST_CMDLINE_ENV "FLINT_TEST_CMDLINE"
 

@@ -1,5 +1,5 @@
 /* Benchmark launcher: spawn a command N times, timing each from just before spawn to reaping. */
-#define _GNU_SOURCE
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
