@@ -673,8 +673,12 @@ int agent_client_exec(struct agent_client *c, const struct agent_exec_req *req,
 					continue;
 				/* Before STARTED it is the exec's answer; after, it is about
 				 * stdin, a signal or a resize, and the command goes on. */
-				if (!started)
+				if (!started) {
+					/* What was queued for this command must not reach the next. */
+					atomic_store(&c->pending_signal, 0);
+					atomic_store(&c->pending_winsize, 0);
 					return err;
+				}
 				if (err == -EPIPE)
 					stdin_open = false; /* the command closed its stdin */
 			} else if (f.id != id) {
