@@ -29,6 +29,14 @@
  */
 
 static const char *sock_path, *dir;
+/* With --vsock, sock_path is flint-vmm's vsock socket and the agent is in a VM. */
+static bool over_vsock;
+
+static int transport_connect(void)
+{
+	return over_vsock ? agent_client_connect_vmm(sock_path, AGENT_VSOCK_PORT, 120000) :
+			    agent_client_connect_unix(sock_path);
+}
 static void t_hello(void);
 static int passed, failed;
 static char why[4096];
@@ -44,10 +52,21 @@ static char why[4096];
 
 static void run(const char *name, void (*fn)(void))
 {
-	/* $AGENT_TEST_ONLY: a substring of the names of the tests to run (HELLO always runs). */
+	/* $AGENT_TEST_ONLY: '|'-separated substrings of the names of the tests to run (HELLO always runs). */
 	const char *only = getenv("AGENT_TEST_ONLY");
-	if (only && !strstr(name, only) && fn != t_hello)
-		return;
+	if (only && fn != t_hello) {
+		bool hit = false;
+		for (const char *p = only; *p && !hit;) {
+			const char *bar = strchr(p, '|');
+			size_t n = bar ? (size_t)(bar - p) : strlen(p);
+			char want[128];
+			snprintf(want, sizeof(want), "%.*s", (int)(n < sizeof(want) ? n : sizeof(want) - 1), p);
+			hit = want[0] && strstr(name, want);
+			p += n + (bar ? 1 : 0);
+		}
+		if (!hit)
+			return;
+	}
 	why[0] = '\0';
 	fn();
 	if (why[0]) {
@@ -75,10 +94,10 @@ static void sleep_ms(int ms)
 
 static int open_client(struct agent_client *c)
 {
-	int fd = agent_client_connect_unix(sock_path);
+	int fd = transport_connect();
 	if (fd < 0)
 		return fd;
-	return agent_client_init(c, fd, "agent-host-test", 20000);
+	return agent_client_init(c, fd, "agent-host-test", over_vsock ? 120000 : 20000);
 }
 
 /* ---- running commands and collecting their output ------------------------------------------- */
@@ -163,7 +182,12 @@ static void t_hello(void)
 	uname(&u);
 	CHECK(cl.peer_version == AGENT_VERSION, "version %u", cl.peer_version);
 	CHECK(!strcmp(cl.peer_name, "flint-init"), "name '%s'", cl.peer_name);
-	CHECK(!strcmp(cl.peer_kernel, u.release), "kernel '%s', not '%s'", cl.peer_kernel, u.release);
+	/* On the host the agent runs on our kernel; in a VM on flint's guest kernel (Linux 6.1). */
+	if (over_vsock)
+		CHECK(!strncmp(cl.peer_kernel, "6.1.", 4), "kernel '%s', not the guest's 6.1", cl.peer_kernel);
+	else
+		CHECK(!strcmp(cl.peer_kernel, u.release), "kernel '%s', not '%s'", cl.peer_kernel,
+		      u.release);
 	CHECK(cl.peer_mem_total > 0, "MEM_TOTAL is 0");
 }
 
@@ -282,7 +306,8 @@ static void t_exec_sandbox(void)
 	int r = run_cmd(&cl, &req, -1, &cap, &res);
 	CHECK(r == 0 && res.exit_code == 0, "exec: %d, exit %d, stderr '%s'", r, res.exit_code,
 	      out(&cap, 2));
-	const char *home = stat("/home/sandbox", &st) == 0 ? "/home/sandbox" : "/";
+	/* The agent's default cwd for sandbox is its home when that exists (always in a VM). */
+	const char *home = over_vsock || stat("/home/sandbox", &st) == 0 ? "/home/sandbox" : "/";
 	char expect[128];
 	snprintf(expect, sizeof(expect), "1000\n1000\n1000\n%s\n", home);
 	CHECK(!strcmp(out(&cap, 1), expect), "stdout '%s'", out(&cap, 1));
@@ -851,7 +876,8 @@ static void t_job_list(void)
 {
 	int n = 0;
 	int r = agent_client_job_list(&cl, count_jobs, &n);
-	CHECK(r == 0 && n >= 3, "list: %d, %d jobs", r, n);
+	/* The earlier job tests leave at least two (three with the ring test) behind. */
+	CHECK(r == 0 && n >= 2, "list: %d, %d jobs", r, n);
 }
 
 /* A job that double-forks: the orphan comes to the agent and is reaped, no zombie is left. */
@@ -933,7 +959,7 @@ static size_t have;
 static int raw_open(void)
 {
 	have = 0; /* a new connection, perhaps under an fd number reused from the last one */
-	return agent_client_connect_unix(sock_path);
+	return transport_connect();
 }
 
 /* One frame: 1, 0 on EOF, -1 on timeout or error. *buf is the caller's to free. */
@@ -1150,8 +1176,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 3 && !strcmp(argv[1], "--ready"))
 		return ready_check(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "--vsock")) {
+		over_vsock = true;
+		argv++;
+		argc--;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s --ready PATH | %s SOCK DIR\n", argv[0], argv[0]);
+		fprintf(stderr, "usage: %s --ready PATH | %s [--vsock] SOCK DIR\n", argv[0], argv[0]);
 		return 2;
 	}
 	sock_path = argv[1];
@@ -1160,6 +1191,14 @@ int main(int argc, char **argv)
 	if (failed) {
 		printf("%d passed, %d failed\n", passed, failed);
 		return 1;
+	}
+	if (over_vsock) {
+		/* In a VM the scratch directory is the guest's: make it there. */
+		struct agent_client c;
+		if (open_client(&c) == 0) {
+			agent_client_file_mkdir(&c, dir, 0755);
+			agent_client_destroy(&c);
+		}
 	}
 	run("PING, INFO, SET_TIME", t_ping_info_time);
 	run("exec: separate ordered stdout and stderr, exit code", t_exec_streams);
