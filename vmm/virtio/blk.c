@@ -67,34 +67,6 @@ static void blk_config_read(void *dev, uint32_t off, void *buf, uint32_t len)
 	memcpy(buf, (const uint8_t *)&cfg + off, len);
 }
 
-static int blk_activate(void *dev, uint64_t features)
-{
-	(void)dev;
-	(void)features;
-	return 0;
-}
-
-/* dst gets bytes [off, off + len) of src's buffers; returns how many iovecs that took. */
-static unsigned iov_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
-			  struct iovec *dst)
-{
-	unsigned k = 0;
-	for (unsigned i = 0; i < n && len; i++) {
-		if (off >= src[i].iov_len) {
-			off -= src[i].iov_len;
-			continue;
-		}
-		size_t take = src[i].iov_len - off;
-		if (take > len)
-			take = len;
-		dst[k++] = (struct iovec){ .iov_base = (uint8_t *)src[i].iov_base + off,
-					   .iov_len = take };
-		len -= take;
-		off = 0;
-	}
-	return k;
-}
-
 /* Whole sectors, inside the disk, with no overflow on the way. */
 static bool blk_range_ok(const struct virtio_blk *b, uint64_t sector, uint32_t len)
 {
@@ -222,7 +194,6 @@ static const struct virtio_dev_ops blk_ops = {
 	.num_queues = 1,
 	.config_size = BLK_CONFIG_SIZE,
 	.config_read = blk_config_read,
-	.activate = blk_activate,
 	.notify = blk_notify,
 };
 

@@ -32,7 +32,7 @@ struct virtio_dev_ops {
 	uint32_t config_size;
 	void (*config_read)(void *dev, uint32_t off, void *buf, uint32_t len);
 	void (*config_write)(void *dev, uint32_t off, const void *buf, uint32_t len);
-	/* DRIVER_OK with the queues validated. Nonzero: the device refuses (device error). */
+	/* Optional. DRIVER_OK with the queues validated. Nonzero: the device refuses (device error). */
 	int (*activate)(void *dev, uint64_t features);
 	/* The driver wrote 0 to status; the transport has already reset its queues. */
 	void (*reset)(void *dev);

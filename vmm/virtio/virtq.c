@@ -326,3 +326,24 @@ size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t off, const void *
 	}
 	return done;
 }
+
+/* dst gets bytes [off, off + len) of src's buffers; returns how many iovecs that took. */
+unsigned iov_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
+			  struct iovec *dst)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && len; i++) {
+		if (off >= src[i].iov_len) {
+			off -= src[i].iov_len;
+			continue;
+		}
+		size_t take = src[i].iov_len - off;
+		if (take > len)
+			take = len;
+		dst[k++] = (struct iovec){ .iov_base = (uint8_t *)src[i].iov_base + off,
+					   .iov_len = take };
+		len -= take;
+		off = 0;
+	}
+	return k;
+}

@@ -81,5 +81,7 @@ bool virtq_should_signal(struct virtq *q);
 /* Copy helpers over a chain's iovecs; they return bytes copied (short at the end). */
 size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);
 size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len);
+/* dst (room for n entries) gets bytes [off, off + len) of iov's buffers; returns the entries used. */
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *dst);
 
 #endif

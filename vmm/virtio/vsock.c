@@ -15,34 +15,6 @@ static void vsock_config_read(void *dev, uint32_t off, void *buf, uint32_t len)
 	memcpy(buf, (const uint8_t *)&cid + off, len);
 }
 
-static int vsock_activate(void *dev, uint64_t features)
-{
-	(void)dev;
-	(void)features;
-	return 0;
-}
-
-/* dst gets bytes [off, off + len) of src's buffers; returns how many iovecs that took. */
-static unsigned iov_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
-			  struct iovec *dst)
-{
-	unsigned k = 0;
-	for (unsigned i = 0; i < n && len; i++) {
-		if (off >= src[i].iov_len) {
-			off -= src[i].iov_len;
-			continue;
-		}
-		size_t take = src[i].iov_len - off;
-		if (take > len)
-			take = len;
-		dst[k++] = (struct iovec){ .iov_base = (uint8_t *)src[i].iov_base + off,
-					   .iov_len = take };
-		len -= take;
-		off = 0;
-	}
-	return k;
-}
-
 /* Packets go to the guest only while the driver runs the device with its rx queue ready. */
 static bool vsock_running(const struct virtio_vsock *v)
 {
@@ -201,7 +173,6 @@ static const struct virtio_dev_ops vsock_ops = {
 	.num_queues = 3,
 	.config_size = VSOCK_CONFIG_SIZE,
 	.config_read = vsock_config_read,
-	.activate = vsock_activate,
 	.reset = vsock_reset,
 	.notify = vsock_notify,
 };
