@@ -260,6 +260,16 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return 1;
 }
 
+void virtq_unpop(struct virtq *q, uint16_t n)
+{
+	/*
+	 * Nothing was written for these chains, so the driver cannot tell. With EVENT_IDX the
+	 * avail_event left by the pop that found the ring empty stays ahead: the driver's next
+	 * buffer kicks us, which is when a retry can succeed.
+	 */
+	q->last_avail -= n;
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	/* A reset between pop and push leaves nothing to return the chain to. */

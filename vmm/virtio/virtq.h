@@ -69,6 +69,12 @@ int virtq_activate(struct virtq *q, const struct gmem *mem, uint64_t features);
  */
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
+/*
+ * Give back the last n chains popped and not yet pushed: they are popped again (and checked
+ * again) later. For a device that took buffers for a frame and ran out before it fitted.
+ */
+void virtq_unpop(struct virtq *q, uint16_t n);
+
 /* Return a chain to the driver with `written` bytes written into its writable buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 
