@@ -16,7 +16,8 @@ LDHARDEN := -pie -Wl,-z,relro,-z,now,-z,noexecstack
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DFLINT_SANITIZED
 
 # --- flint-vmm ---------------------------------------------------------------
-VMM_SRC := $(sort $(wildcard vmm/*.c vmm/virtio/*.c vmm/vsock/*.c vmm/disk/*.c vmm/arch/x86_64/*.c))
+VMM_SRC := $(sort $(wildcard vmm/*.c vmm/virtio/*.c vmm/vsock/*.c vmm/disk/*.c vmm/net/*.c \
+	vmm/arch/x86_64/*.c))
 VMM_LIB_SRC := $(filter-out vmm/main.c,$(VMM_SRC))
 VMM_LIBS := -lpthread -lseccomp
 VMM_OBJ := $(VMM_SRC:%.c=$(B)/obj/%.o)
