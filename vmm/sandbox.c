@@ -2,21 +2,27 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "log.h"
 
-#define ALLOW(name) { SCMP_SYS(name), 0, { { 0 } } }
+#define ALLOW(name) { SCMP_SYS(name), 0, { { 0 } }, 0 }
 
 struct rule {
 	int nr;
 	unsigned nargs;
-	struct scmp_arg_cmp arg[2];
+	struct scmp_arg_cmp arg[3];
+	int err; /* 0: allow; else fail with this errno (a call a library copes without) */
 };
 
 static const struct rule rules[] = {
@@ -87,13 +93,74 @@ static const struct rule vsock_rules[] = {
 	{ SCMP_SYS(unlinkat), 1, { SCMP_A2(SCMP_CMP_EQ, 0) } },
 };
 
+/* SANDBOX_NET_USER: libslirp's sockets for the guest's connections (vmm/net/user.c). */
+static const struct rule net_user_rules[] = {
+	/* a host socket per guest TCP connection and UDP flow; ICMP echo via a "ping" socket */
+	{ SCMP_SYS(socket), 3,
+	  { SCMP_A0(SCMP_CMP_EQ, AF_INET), SCMP_A1(SCMP_CMP_EQ, SOCK_STREAM | SOCK_CLOEXEC),
+	    SCMP_A2(SCMP_CMP_EQ, 0) }, 0 },
+	{ SCMP_SYS(socket), 3,
+	  { SCMP_A0(SCMP_CMP_EQ, AF_INET), SCMP_A1(SCMP_CMP_EQ, SOCK_DGRAM | SOCK_CLOEXEC),
+	    SCMP_A2(SCMP_CMP_EQ, 0) }, 0 },
+	{ SCMP_SYS(socket), 3,
+	  { SCMP_A0(SCMP_CMP_EQ, AF_INET), SCMP_A1(SCMP_CMP_EQ, SOCK_DGRAM | SOCK_CLOEXEC),
+	    SCMP_A2(SCMP_CMP_EQ, IPPROTO_ICMP) }, 0 },
+	/* no raw sockets: without a ping socket slirp falls back to the UDP echo port */
+	{ SCMP_SYS(socket), 2,
+	  { SCMP_A0(SCMP_CMP_EQ, AF_INET), SCMP_A1(SCMP_CMP_EQ, SOCK_RAW | SOCK_CLOEXEC) }, EPERM },
+	/* slirp_set_nonblock */
+	{ SCMP_SYS(fcntl), 1, { SCMP_A1(SCMP_CMP_EQ, F_GETFL) }, 0 },
+	{ SCMP_SYS(fcntl), 1, { SCMP_A1(SCMP_CMP_EQ, F_SETFL) }, 0 },
+	/* the options slirp sets on its sockets, and nothing else */
+	{ SCMP_SYS(setsockopt), 2,
+	  { SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET), SCMP_A2(SCMP_CMP_EQ, SO_REUSEADDR) }, 0 },
+	{ SCMP_SYS(setsockopt), 2,
+	  { SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET), SCMP_A2(SCMP_CMP_EQ, SO_OOBINLINE) }, 0 },
+	{ SCMP_SYS(setsockopt), 2,
+	  { SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP), SCMP_A2(SCMP_CMP_EQ, TCP_NODELAY) }, 0 },
+	{ SCMP_SYS(setsockopt), 2,
+	  { SCMP_A1(SCMP_CMP_EQ, IPPROTO_IP), SCMP_A2(SCMP_CMP_EQ, IP_RECVERR) }, 0 },
+	{ SCMP_SYS(setsockopt), 2,
+	  { SCMP_A1(SCMP_CMP_EQ, IPPROTO_IP), SCMP_A2(SCMP_CMP_EQ, IP_TTL) }, 0 },
+	/* a connect's outcome, and a closed peer's address */
+	{ SCMP_SYS(getsockopt), 2,
+	  { SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET), SCMP_A2(SCMP_CMP_EQ, SO_ERROR) }, 0 },
+	ALLOW(getpeername),
+	ALLOW(getsockname),
+	/* guest connections out (non-blocking), forwarded ports in */
+	ALLOW(connect),
+	ALLOW(accept),
+	/* data both ways; UDP errors come from the socket's error queue */
+	ALLOW(sendto),
+	ALLOW(recvfrom),
+	ALLOW(recvmsg),
+	/* the size of the next UDP datagram */
+	{ SCMP_SYS(ioctl), 1, { SCMP_A1(SCMP_CMP_EQ, FIONREAD) }, 0 },
+	ALLOW(shutdown),
+	/* slirp's sockets join and leave the backend's epoll set; its one timer */
+	ALLOW(epoll_ctl),
+	ALLOW(timerfd_settime),
+};
+
+/* SANDBOX_NET_TAP: frames go out with their virtio-net header (vmm/net/tap.c). */
+static const struct rule net_tap_rules[] = {
+	ALLOW(writev),
+	/* the offloads the guest accepted, set when its driver starts the device */
+	{ SCMP_SYS(ioctl), 1, { SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD) }, 0 },
+	/* reading pauses while the guest has no receive buffers */
+	ALLOW(epoll_ctl),
+};
+
 static int rules_add(scmp_filter_ctx ctx, const struct rule *r, unsigned n)
 {
 	int e = 0;
 	for (unsigned i = 0; i < n && e == 0; i++)
-		e = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r[i].nr, r[i].nargs, r[i].arg);
+		e = seccomp_rule_add_array(ctx, r[i].err ? SCMP_ACT_ERRNO(r[i].err) : SCMP_ACT_ALLOW,
+					   r[i].nr, r[i].nargs, r[i].arg);
 	return e;
 }
+
+#define RULES(r) r, sizeof(r) / sizeof(r[0])
 
 int sandbox_enter(unsigned extras)
 {
@@ -108,9 +175,13 @@ int sandbox_enter(unsigned extras)
 		log_err("seccomp_init failed");
 		return -ENOMEM;
 	}
-	int r = rules_add(ctx, rules, sizeof(rules) / sizeof(rules[0]));
+	int r = rules_add(ctx, RULES(rules));
 	if (r == 0 && (extras & SANDBOX_VSOCK))
-		r = rules_add(ctx, vsock_rules, sizeof(vsock_rules) / sizeof(vsock_rules[0]));
+		r = rules_add(ctx, RULES(vsock_rules));
+	if (r == 0 && (extras & SANDBOX_NET_USER))
+		r = rules_add(ctx, RULES(net_user_rules));
+	if (r == 0 && (extras & SANDBOX_NET_TAP))
+		r = rules_add(ctx, RULES(net_tap_rules));
 	if (r == 0)
 		r = seccomp_load(ctx);
 	if (r < 0)

@@ -10,15 +10,21 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sandbox.h"
 
 enum probe { PROBE_NONE, PROBE_SOCKET, PROBE_EXECVE, PROBE_OPENAT, PROBE_MMAP_EXEC, PROBE_IOCTL,
-	     PROBE_VSOCK_SOCKET, PROBE_UNIX_BLOCKING, PROBE_UNLINKAT_DIR };
+	     PROBE_VSOCK_SOCKET, PROBE_UNIX_BLOCKING, PROBE_UNLINKAT_DIR, PROBE_NET_TCP,
+	     PROBE_NET_RAW, PROBE_NET_PACKET, PROBE_NET_SOCKOPT, PROBE_NET_FIONREAD, PROBE_WRITEV,
+	     PROBE_TUN_OFFLOAD, PROBE_TUN_SETIFF };
 
 /* Enter the sandbox in a child, write a byte (allowed), then try the probe. Returns wait status. */
 static int run_child_with(enum probe probe, unsigned extras, int *wrote)
@@ -62,6 +68,40 @@ static int run_child_with(enum probe probe, unsigned extras, int *wrote)
 			break;
 		case PROBE_UNLINKAT_DIR:
 			syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent-flint", AT_REMOVEDIR);
+			break;
+		case PROBE_NET_TCP: /* what slirp opens for a guest's connection */
+			if (syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) < 0)
+				_exit(102);
+			break;
+		case PROBE_NET_RAW: /* refused with EPERM, not fatal: slirp has a fallback */
+			if (syscall(SYS_socket, AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP) != -1 ||
+			    errno != EPERM)
+				_exit(103);
+			break;
+		case PROBE_NET_PACKET:
+			syscall(SYS_socket, AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+			break;
+		case PROBE_NET_SOCKOPT: { /* an option slirp never sets */
+			int one = 1;
+			syscall(SYS_setsockopt, 0, SOL_SOCKET, SO_BINDTODEVICE, &one, sizeof(one));
+			break;
+		}
+		case PROBE_NET_FIONREAD: {
+			int n;
+			syscall(SYS_ioctl, 0, FIONREAD, &n);
+			break;
+		}
+		case PROBE_WRITEV: { /* nothing to write: the parent may have closed its end */
+			struct iovec v = { "y", 1 };
+			if (syscall(SYS_writev, p[1], &v, 0) != 0)
+				_exit(104);
+			break;
+		}
+		case PROBE_TUN_OFFLOAD:
+			syscall(SYS_ioctl, 0, TUNSETOFFLOAD, 0);
+			break;
+		case PROBE_TUN_SETIFF:
+			syscall(SYS_ioctl, 0, TUNSETIFF, 0);
 			break;
 		case PROBE_NONE:
 			break;
@@ -156,13 +196,54 @@ static void test_vsock_calls(void **state)
 	expect_sigsys(PROBE_VSOCK_SOCKET);
 }
 
+static void expect_exit7_with(enum probe probe, unsigned extras)
+{
+	int wrote;
+	int st = run_child_with(probe, extras, &wrote);
+	assert_true(wrote);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 7);
+}
+
+/* --net user: slirp's sockets and options, nothing else; raw sockets fail softly. */
+static void test_net_user_calls(void **state)
+{
+	(void)state;
+	expect_exit7_with(PROBE_NET_TCP, SANDBOX_NET_USER);
+	expect_exit7_with(PROBE_NET_RAW, SANDBOX_NET_USER);
+	expect_exit7_with(PROBE_NET_FIONREAD, SANDBOX_NET_USER);
+	expect_sigsys_with(PROBE_NET_PACKET, SANDBOX_NET_USER);
+	expect_sigsys_with(PROBE_NET_SOCKOPT, SANDBOX_NET_USER);
+	expect_sigsys_with(PROBE_UNIX_BLOCKING, SANDBOX_NET_USER);
+	expect_sigsys_with(PROBE_TUN_OFFLOAD, SANDBOX_NET_USER);
+	/* Without --net user, none of it. */
+	expect_sigsys_with(PROBE_NET_TCP, SANDBOX_VSOCK | SANDBOX_NET_TAP);
+	expect_sigsys(PROBE_NET_FIONREAD);
+	/* Both groups together (the same calls allowed twice) still load. */
+	expect_exit7_with(PROBE_VSOCK_SOCKET, SANDBOX_VSOCK | SANDBOX_NET_USER);
+}
+
+/* --net tap: writev and the offload ioctl; never re-binding the tap, never a socket. */
+static void test_net_tap_calls(void **state)
+{
+	(void)state;
+	expect_exit7_with(PROBE_WRITEV, SANDBOX_NET_TAP);
+	expect_sigsys_with(PROBE_TUN_SETIFF, SANDBOX_NET_TAP);
+	expect_sigsys_with(PROBE_NET_TCP, SANDBOX_NET_TAP);
+	expect_sigsys(PROBE_WRITEV);
+	expect_sigsys(PROBE_TUN_OFFLOAD);
+	/* The offload ioctl itself passes the filter (EBADF from the kernel on fd 0). */
+	expect_exit7_with(PROBE_TUN_OFFLOAD, SANDBOX_NET_TAP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allowed_calls_work), cmocka_unit_test(test_socket_dies),
 		cmocka_unit_test(test_execve_dies),        cmocka_unit_test(test_openat_dies),
 		cmocka_unit_test(test_exec_mapping_dies),  cmocka_unit_test(test_other_ioctl_dies),
-		cmocka_unit_test(test_vsock_calls),
+		cmocka_unit_test(test_vsock_calls),	   cmocka_unit_test(test_net_user_calls),
+		cmocka_unit_test(test_net_tap_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

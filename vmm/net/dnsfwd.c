@@ -1,0 +1,193 @@
+/* DNS forwarding for the user network, done here rather than by slirp so answers can be snooped. */
+#include "dnsfwd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../log.h"
+#include "policy.h"
+
+#define IP_UDP_HDRS 28u
+
+int dnsfwd_parse_resolv(const char *text, uint32_t *addr)
+{
+	const char *line = text;
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		char buf[128], word[16], ip[64];
+		if (n < sizeof(buf)) {
+			memcpy(buf, line, n);
+			buf[n] = '\0';
+			struct in_addr a;
+			if (sscanf(buf, " %15s %63s", word, ip) == 2 && strcmp(word, "nameserver") == 0 &&
+			    inet_pton(AF_INET, ip, &a) == 1) {
+				*addr = ntohl(a.s_addr);
+				return 0;
+			}
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return -1;
+}
+
+int dnsfwd_init(struct dnsfwd *d, uint32_t upstream, uint16_t port, unsigned mtu)
+{
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	d->mtu = mtu;
+	if (getrandom(&d->rng, sizeof(d->rng), GRND_NONBLOCK) != sizeof(d->rng) || d->rng == 0)
+		d->rng = 0x9e3779b9u ^ (uint32_t)getpid();
+	d->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->fd < 0) {
+		int e = errno;
+		log_err("net: DNS forwarder socket: %s", strerror(e));
+		return -e;
+	}
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(upstream) };
+	if (connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		char a[16];
+		log_err("net: DNS forwarder: cannot reach %s:%u: %s", ip4_str(upstream, a), port,
+			strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+void dnsfwd_destroy(struct dnsfwd *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+}
+
+/* IDs the guest cannot predict or choose, so one guest port's answer never lands on another's. */
+static uint16_t next_id(struct dnsfwd *d)
+{
+	uint32_t x = d->rng;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	d->rng = x;
+	return (uint16_t)(x >> 8);
+}
+
+static struct dnsfwd_query *find(struct dnsfwd *d, uint16_t id, uint64_t now_ms)
+{
+	for (unsigned i = 0; i < DNSFWD_PENDING; i++)
+		if (d->q[i].at_ms && now_ms - d->q[i].at_ms < DNSFWD_TIMEOUT_MS && d->q[i].id == id)
+			return &d->q[i];
+	return NULL;
+}
+
+void dnsfwd_query(struct dnsfwd *d, const uint8_t *frame, const struct ip4_pkt *k,
+		  uint64_t now_ms)
+{
+	struct dnsfwd_query *slot = &d->q[0];
+	uint16_t qtype, qclass;
+	size_t end;
+	char qname[DNS_NAME_TEXT];
+
+	if (k->payload_len < DNS_HDR_LEN || k->payload_len > sizeof(d->buf) ||
+	    (k->payload[2] & 0x80) ||
+	    dns_question(k->payload, k->payload_len, qname, &qtype, &qclass, &end) < 0) {
+		d->dropped++;
+		log_guest("net-dns", "query of %zu bytes without one question", k->payload_len);
+		return;
+	}
+	for (unsigned i = 0; i < DNSFWD_PENDING; i++) {
+		struct dnsfwd_query *q = &d->q[i];
+		if (!q->at_ms || now_ms - q->at_ms >= DNSFWD_TIMEOUT_MS) {
+			slot = q;
+			break;
+		}
+		if (q->at_ms < slot->at_ms)
+			slot = q;
+	}
+	uint16_t id;
+	do
+		id = next_id(d);
+	while (find(d, id, now_ms));
+	memset(slot, 0, sizeof(*slot));
+	slot->at_ms = now_ms ? now_ms : 1;
+	slot->id = id;
+	slot->guest_id = (uint16_t)(k->payload[0] << 8 | k->payload[1]);
+	slot->guest_ip = k->src;
+	slot->guest_port = k->sport;
+	memcpy(slot->guest_mac, frame + 6, 6);
+	memcpy(slot->dns_mac, frame, 6);
+	memcpy(slot->qname, qname, sizeof(qname));
+
+	memcpy(d->buf, k->payload, k->payload_len);
+	d->buf[0] = (uint8_t)(id >> 8);
+	d->buf[1] = (uint8_t)id;
+	if (send(d->fd, d->buf, k->payload_len, MSG_DONTWAIT) < 0) {
+		d->dropped++;
+		slot->at_ms = 0;
+		return;
+	}
+	d->queries++;
+}
+
+/* One answer of len bytes in d->buf. */
+static void answer(struct dnsfwd *d, size_t len, uint64_t now_ms, dnsfwd_answer_fn fn, void *ctx)
+{
+	char qname[DNS_NAME_TEXT];
+	uint16_t qtype, qclass;
+	size_t qend;
+
+	if (len < DNS_HDR_LEN || !(d->buf[2] & 0x80))
+		goto drop;
+	struct dnsfwd_query *q = find(d, (uint16_t)(d->buf[0] << 8 | d->buf[1]), now_ms);
+	if (!q || dns_question(d->buf, len, qname, &qtype, &qclass, &qend) < 0 ||
+	    strcmp(qname, q->qname) != 0)
+		goto drop;
+	d->buf[0] = (uint8_t)(q->guest_id >> 8);
+	d->buf[1] = (uint8_t)q->guest_id;
+	size_t room = d->mtu > IP_UDP_HDRS ? d->mtu - IP_UDP_HDRS : 0;
+	const uint8_t *payload = d->buf;
+	size_t out = len;
+	uint8_t tc[DNS_HDR_LEN + 255 + 4];
+	if (out > room) {
+		/* What fits: the header and question, marked truncated, so the resolver knows. */
+		if (qend > room || qend > sizeof(tc))
+			goto drop;
+		memcpy(tc, d->buf, qend);
+		tc[2] |= DNS_FLAG_TC >> 8;
+		memset(tc + 6, 0, 6);
+		payload = tc;
+		out = qend;
+	}
+	size_t flen = frame_udp4(d->frame, sizeof(d->frame), q->guest_mac, q->dns_mac,
+				 NET_USER_DNS, 53, q->guest_ip, q->guest_port, payload, out,
+				 d->ip_id++);
+	q->at_ms = 0;
+	if (flen == 0)
+		goto drop;
+	d->answers++;
+	fn(ctx, d->frame, flen, d->buf, len, qname);
+	return;
+drop:
+	d->dropped++;
+}
+
+void dnsfwd_read(struct dnsfwd *d, uint64_t now_ms, dnsfwd_answer_fn fn, void *ctx)
+{
+	for (unsigned i = 0; i < DNSFWD_READ_BUDGET; i++) {
+		ssize_t n = recv(d->fd, d->buf, sizeof(d->buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0)
+			continue; /* an ICMP error from the upstream, reported once: read on */
+		answer(d, (size_t)n, now_ms, fn, ctx);
+	}
+}
