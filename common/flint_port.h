@@ -23,4 +23,11 @@
 /* The one-shot command travels on the kernel command line as flint.run=<base64url of argv, NUL-separated>. */
 #define FLINT_CMDLINE_RUN "flint.run="
 
+/*
+ * The guest's network, for flint-init to configure eth0 with:
+ * flint.net=ADDR/PREFIX,GATEWAY,DNS,MTU (GATEWAY and DNS may be empty), e.g.
+ * flint.net=10.0.2.15/24,10.0.2.2,10.0.2.3,1500.
+ */
+#define FLINT_CMDLINE_NET "flint.net="
+
 #endif

@@ -30,6 +30,22 @@ const char args_usage[] =
 	"                         socket PATH and send \"CONNECT <port>\\n\"; guest connections\n"
 	"                         to host port P go to the Unix socket PATH_P\n"
 	"  --cid N                the guest's vsock CID, 3-4294967294 (default 3)\n"
+	"  --net user[,OPTION]... a virtio-net device on a user-mode NAT (libslirp): the\n"
+	"                         guest is 10.0.2.15/24, its gateway 10.0.2.2 (the host's\n"
+	"                         loopback, when allowed), its DNS 10.0.2.3. OPTIONs:\n"
+	"                           hostfwd=tcp|udp:[HOSTADDR:]HOSTPORT-:GUESTPORT (repeatable;\n"
+	"                             HOSTADDR defaults to 127.0.0.1)\n"
+	"                           allow=CIDR|HOSTNAME (repeatable): only these destinations\n"
+	"                           host-access=on|off: the host's loopback via 10.0.2.2 (off)\n"
+	"                           dns=ADDR[:PORT]: the resolver DNS queries go to (default:\n"
+	"                             the host's first nameserver)\n"
+	"                           mac=XX:XX:XX:XX:XX:XX, mtu=N (576-65521, default 1500)\n"
+	"                         Private, loopback and other special ranges are refused\n"
+	"                         unless allowed; each refusal is logged once on stderr.\n"
+	"  --net tap:NAME[,OPTION]...\n"
+	"                         a virtio-net device on the existing tap NAME. OPTIONs:\n"
+	"                           ip=ADDR/PREFIX, gw=ADDR, dns=ADDR (the guest's setup),\n"
+	"                           mac=XX:XX:XX:XX:XX:XX, mtu=N (default: the tap's)\n"
 	"  -v, --verbose          say more, and boot the kernel without 'quiet'\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n";
@@ -136,7 +152,7 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 							  "--cpus",       "--disk",
 							  "--console",    "--pvm-compat",
 							  "--cmdline-extra", "--vsock",
-							  "--cid" };
+							  "--cid",        "--net" };
 		bool known = false;
 		for (unsigned k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
 			known |= strcmp(a, with_value[k]) == 0;
@@ -199,6 +215,9 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 					    val, CONFIG_VSOCK_CID_MIN, CONFIG_VSOCK_CID_MAX);
 			cfg->vsock_cid = cid;
 			cid_set = true;
+		} else if (strcmp(a, "--net") == 0) {
+			if (args_parse_net(&cfg->net, (char *)val, err, errlen) < 0)
+				return ARGS_ERROR;
 		}
 	}
 	if (i < argc) {

@@ -17,6 +17,12 @@ enum args_result { ARGS_OK = 0, ARGS_HELP = 1, ARGS_VERSION = 2, ARGS_ERROR = -1
 enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[], char *err,
 			    size_t errlen);
 
+/*
+ * --net's value into n (args_net.c): 0, or -1 with one sentence in err. spec is written into
+ * (split at its commas). In user mode it fills in the guest's fixed addressing.
+ */
+int args_parse_net(struct net_config *n, char *spec, char *err, size_t errlen);
+
 extern const char args_usage[];
 
 #endif

@@ -9,6 +9,7 @@
 #include "../common/flint_port.h"
 #include "layout.h"
 #include "log.h"
+#include "net/frame.h"
 
 int base64url_encode(char *out, size_t cap, const unsigned char *in, size_t len)
 {
@@ -82,6 +83,20 @@ static int put_run(struct buf *b, const struct vm_config *cfg)
 	return 0;
 }
 
+/* flint.net=ADDR/PREFIX,GATEWAY,DNS,MTU for flint-init (the kernel's ip= would wait for links). */
+static void put_net(struct buf *b, const struct net_config *n)
+{
+	char a[16], g[16] = "", d[16] = "";
+	if (n->mode == NET_NONE || !n->guest_ip)
+		return;
+	if (n->gateway)
+		ip4_str(n->gateway, g);
+	if (n->dns)
+		ip4_str(n->dns, d);
+	put(b, " " FLINT_CMDLINE_NET "%s/%u,%s,%s,%u", ip4_str(n->guest_ip, a), n->prefix, g, d,
+	    n->mtu ? n->mtu : CONFIG_NET_MTU_DEFAULT);
+}
+
 int cmdline_build(char *out, size_t cap, const struct vm_config *cfg, bool pvm, unsigned nr_mmio)
 {
 	struct buf b = { .p = out, .cap = cap };
@@ -107,6 +122,7 @@ int cmdline_build(char *out, size_t cap, const struct vm_config *cfg, bool pvm, 
 		    LAYOUT_VIRTIO_IRQ_BASE + i);
 	if (pvm)
 		put(&b, " " CMDLINE_PVM_FLAGS);
+	put_net(&b, &cfg->net);
 	if (cfg->argc > 0) {
 		int r = put_run(&b, cfg);
 		if (r < 0)

@@ -14,7 +14,8 @@
 /*
  * Build the command line for cfg into out (cap bytes, NUL-terminated): console,
  * root disk, flint_port, one virtio_mmio.device= per device, the PVM flags when
- * pvm, the one-shot command as flint.run=<base64url>, then cfg->cmdline_extra.
+ * pvm, the network as flint.net= (--net with a guest address), the one-shot command as
+ * flint.run=<base64url>, then cfg->cmdline_extra.
  * Returns 0, or -E2BIG when it does not fit (with a message naming the cause).
  */
 int cmdline_build(char *out, size_t cap, const struct vm_config *cfg, bool pvm, unsigned nr_mmio);

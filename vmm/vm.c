@@ -332,6 +332,52 @@ static int vsock_setup(struct vm *vm)
 	return r;
 }
 
+/* The MAC a guest gets without mac=: locally administered, unique per CID like the VM itself. */
+static void net_default_mac(uint8_t mac[6], uint64_t cid)
+{
+	mac[0] = 0x52;
+	mac[1] = 0x54;
+	mac[2] = 0x00;
+	mac[3] = (uint8_t)(cid >> 16);
+	mac[4] = (uint8_t)(cid >> 8);
+	mac[5] = (uint8_t)cid;
+}
+
+/* The network device, after vsock; its backend's fd is watched by the event loop. */
+static int net_setup(struct vm *vm)
+{
+	struct net_config *nc = &vm->cfg.net;
+	if (nc->mode == NET_NONE)
+		return 0;
+	struct net_backend *be;
+	int r = nc->mode == NET_USER ? net_user_open(nc, &be) : net_tap_open(nc, &be);
+	if (r < 0)
+		return r;
+	uint64_t base;
+	unsigned gsi;
+	struct virtio_mmio_hooks hooks;
+	struct vm_mmio_slot *slot = mmio_reserve(vm, &base, &gsi, &hooks);
+	if (!slot) {
+		be->ops->destroy(be);
+		return -ENOSPC;
+	}
+	uint8_t mac[6];
+	if (nc->mac_set)
+		memcpy(mac, nc->mac, sizeof(mac));
+	else
+		net_default_mac(mac, vm->cfg.vsock_cid);
+	vm->has_net = true;
+	r = virtio_net_init(&vm->net, be, mac, &vm->mem, base, gsi, &hooks);
+	/* The guest is told the MTU the backend settled on (a tap's own, without mtu=). */
+	nc->mtu = be->mtu;
+	if (r == 0)
+		r = mmio_commit(vm, slot, &vm->net.mmio);
+	if (r == 0)
+		r = evloop_add(&vm->loop, virtio_net_backend_fd(&vm->net), EPOLLIN,
+			       virtio_net_backend_event, &vm->net);
+	return r;
+}
+
 /* ---- signals ------------------------------------------------------------------------------ */
 
 static void on_signal(void *arg, uint32_t events)
@@ -411,7 +457,9 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	if (r == 0)
 		r = vsock_setup(vm);
 	if (r == 0)
-		r = cmdline_build(vm->cmdline, sizeof(vm->cmdline), cfg, vm->pvm, vm->nr_mmio);
+		r = net_setup(vm);
+	if (r == 0)
+		r = cmdline_build(vm->cmdline, sizeof(vm->cmdline), &vm->cfg, vm->pvm, vm->nr_mmio);
 	if (r == 0)
 		r = x86_boot_setup(&vm->mem, vm->cmdline, cfg->cpus);
 	if (r < 0)
@@ -459,7 +507,10 @@ int vm_run(struct vm *vm)
 	int r = 0;
 #ifndef FLINT_SANITIZED
 	/* Sanitizer runtimes need calls the allowlist refuses (LSan ptraces at exit). */
-	r = sandbox_enter(vm->has_vsock ? SANDBOX_VSOCK : 0);
+	unsigned extras = vm->has_vsock ? SANDBOX_VSOCK : 0;
+	if (vm->has_net)
+		extras |= vm->cfg.net.mode == NET_USER ? SANDBOX_NET_USER : SANDBOX_NET_TAP;
+	r = sandbox_enter(extras);
 	if (r < 0) {
 		vm_request_exit(vm, VM_EXIT_FAILURE, "could not confine flint-vmm");
 		return VM_EXIT_FAILURE;
@@ -534,6 +585,8 @@ void vm_destroy(struct vm *vm)
 		virtio_blk_destroy(&vm->blk[i]);
 	if (vm->has_vsock)
 		virtio_vsock_destroy(&vm->vsock);
+	if (vm->has_net)
+		virtio_net_destroy(&vm->net);
 	for (unsigned i = 0; i < CONFIG_DISKS_MAX; i++)
 		if (vm->disks[i].fd >= 0)
 			disk_close(&vm->disks[i]);

@@ -15,6 +15,7 @@ struct kvm_cpuid2;
 #include "mem.h"
 #include "serial.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/vsock.h"
 
 /* flint-vmm's own failure status: setup errors and VM failures (after docker run's 125). */
@@ -71,6 +72,8 @@ struct vm {
 	unsigned nr_blk;
 	struct virtio_vsock vsock; /* with --vsock */
 	bool has_vsock;		   /* virtio_vsock_init was called: destroy it */
+	struct virtio_net net;	   /* with --net */
+	bool has_net;		   /* virtio_net_init was called: destroy it */
 	struct vm_mmio_slot mmio[LAYOUT_VIRTIO_MAX];
 	unsigned nr_mmio;
 

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.vsock_cid, 3);
 	assert_null(cfg.argv);
 	assert_int_equal(cfg.argc, 0);
+	assert_int_equal(cfg.net.mode, NET_NONE); /* no --net: no network device at all */
 }
 
 static void test_console_default_with_command(void **state)
@@ -407,6 +409,192 @@ static void test_small_err_buffer(void **state)
 	assert_memory_equal(small, "--cpus ", 7);
 }
 
+
+/* ---- --net --------------------------------------------------------------------------------- */
+
+#define A4(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
+
+static enum args_result net(const char *spec)
+{
+	return parse("--kernel", "k", "--net", spec, NULL);
+}
+
+static void test_net_user_defaults(void **state)
+{
+	(void)state;
+	assert_int_equal(net("user"), ARGS_OK);
+	assert_int_equal(cfg.net.mode, NET_USER);
+	assert_int_equal(cfg.net.guest_ip, A4(10, 0, 2, 15));
+	assert_int_equal(cfg.net.prefix, 24);
+	assert_int_equal(cfg.net.gateway, A4(10, 0, 2, 2));
+	assert_int_equal(cfg.net.dns, A4(10, 0, 2, 3));
+	assert_false(cfg.net.host_access);
+	assert_false(cfg.net.mac_set);
+	assert_int_equal(cfg.net.mtu, 0);
+	assert_int_equal(cfg.net.nr_fwd, 0);
+	assert_int_equal(cfg.net.nr_allow, 0);
+	assert_int_equal(cfg.net.dns_upstream, 0);
+}
+
+static void test_net_user_options(void **state)
+{
+	(void)state;
+	assert_int_equal(net("user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-10.0.2.15:53,"
+			     "hostfwd=tcp:2222-:22,allow=1.2.3.0/24,allow=API.Example.com.,"
+			     "allow=9.9.9.9,allow=10.1.2.3/8,host-access=on,dns=127.0.0.1:5300,"
+			     "mac=02:00:AA:bb:cc:01,mtu=9000"),
+			 ARGS_OK);
+	const struct net_config *n = &cfg.net;
+	assert_int_equal(n->nr_fwd, 3);
+	assert_false(n->fwd[0].udp);
+	assert_int_equal(n->fwd[0].host_addr, A4(127, 0, 0, 1));
+	assert_int_equal(n->fwd[0].host_port, 8080);
+	assert_int_equal(n->fwd[0].guest_port, 80);
+	assert_true(n->fwd[1].udp);
+	assert_int_equal(n->fwd[1].host_addr, A4(127, 0, 0, 1)); /* an empty HOSTADDR: loopback */
+	assert_int_equal(n->fwd[1].host_port, 5353);
+	assert_int_equal(n->fwd[1].guest_port, 53);
+	assert_int_equal(n->fwd[2].host_addr, A4(127, 0, 0, 1));
+	assert_int_equal(n->fwd[2].host_port, 2222);
+	assert_int_equal(n->nr_allow, 4);
+	assert_int_equal(n->allow[0].addr, A4(1, 2, 3, 0));
+	assert_int_equal(n->allow[0].prefix, 24);
+	assert_string_equal(n->allow[0].name, "");
+	assert_string_equal(n->allow[1].name, "api.example.com");
+	assert_int_equal(n->allow[2].addr, A4(9, 9, 9, 9));
+	assert_int_equal(n->allow[2].prefix, 32);
+	assert_int_equal(n->allow[3].addr, A4(10, 0, 0, 0)); /* host bits dropped */
+	assert_true(n->host_access);
+	assert_int_equal(n->dns_upstream, A4(127, 0, 0, 1));
+	assert_int_equal(n->dns_upstream_port, 5300);
+	static const uint8_t mac[6] = { 2, 0, 0xaa, 0xbb, 0xcc, 1 };
+	assert_true(n->mac_set);
+	assert_memory_equal(n->mac, mac, 6);
+	assert_int_equal(n->mtu, 9000);
+	assert_int_equal(net("user,host-access=off,dns=10.255.255.53"), ARGS_OK);
+	assert_false(cfg.net.host_access);
+	assert_int_equal(cfg.net.dns_upstream_port, 53);
+	assert_int_equal(net("user,hostfwd=tcp:0.0.0.0:80-:80"), ARGS_OK);
+	assert_int_equal(cfg.net.fwd[0].host_addr, 0);
+}
+
+static void test_net_tap(void **state)
+{
+	(void)state;
+	assert_int_equal(net("tap:tap0"), ARGS_OK);
+	assert_int_equal(cfg.net.mode, NET_TAP);
+	assert_string_equal(cfg.net.tap, "tap0");
+	assert_int_equal(cfg.net.guest_ip, 0); /* no ip=: eth0 is left to the guest */
+	assert_int_equal(net("tap:flint-tap-0123,ip=10.9.0.2/24,gw=10.9.0.1,dns=10.9.0.1,mtu=1400"),
+			 ARGS_OK);
+	assert_string_equal(cfg.net.tap, "flint-tap-0123");
+	assert_int_equal(cfg.net.guest_ip, A4(10, 9, 0, 2));
+	assert_int_equal(cfg.net.prefix, 24);
+	assert_int_equal(cfg.net.gateway, A4(10, 9, 0, 1));
+	assert_int_equal(cfg.net.dns, A4(10, 9, 0, 1));
+	assert_int_equal(cfg.net.mtu, 1400);
+	assert_int_equal(net("tap:t,ip=192.168.7.7/32"), ARGS_OK);
+	assert_int_equal(cfg.net.gateway, 0);
+}
+
+static void test_net_bad(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *spec, *mention;
+	} bad[] = {
+		{ "", "give user" },
+		{ "slirp", "give user" },
+		{ "users", "give user" },
+		{ "tap:", "interface name" },
+		{ "tap:waytoolongname16", "interface name" },
+		{ "tap:a/b", "interface name" },
+		{ "user,", "empty option" },
+		{ "user,,host-access=on", "empty option" },
+		{ "user,host-access", "KEY=VALUE" },
+		{ "user,foo=bar", "unknown option 'foo'" },
+		{ "user,ip=10.0.2.16/24", "unknown option 'ip'" },
+		{ "tap:t,allow=1.2.3.4", "unknown option 'allow'" },
+		{ "tap:t,hostfwd=tcp::1-:1", "unknown option 'hostfwd'" },
+		{ "user,hostfwd=sctp::1-:1", "hostfwd" },
+		{ "user,hostfwd=tcp:8080", "hostfwd" },
+		{ "user,hostfwd=tcp:8080-80", "hostfwd" },
+		{ "user,hostfwd=tcp:0-:80", "hostfwd" },
+		{ "user,hostfwd=tcp:65536-:80", "hostfwd" },
+		{ "user,hostfwd=tcp:80-:0", "hostfwd" },
+		{ "user,hostfwd=tcp:80-10.0.2.16:80", "hostfwd" },
+		{ "user,hostfwd=tcp:1.2.3:80-:80", "hostfwd" },
+		{ "user,hostfwd=tcp:80-:80,hostfwd=tcp:80-:81", "given twice" },
+		{ "user,allow=", "allow=" },
+		{ "user,allow=1.2.3.4/33", "allow=" },
+		{ "user,allow=1.2.3", "allow=" },
+		{ "user,allow=300.1.1.1", "allow=" },
+		{ "user,allow=exa mple.com", "allow=" },
+		{ "user,allow=a..b", "allow=" },
+		{ "user,allow=::1", "IPv6" },
+		{ "user,allow=fc00::/7", "IPv6" },
+		{ "user,host-access=yes", "host-access" },
+		{ "user,dns=localhost", "dns=" },
+		{ "user,dns=127.0.0.1:0", "dns=" },
+		{ "user,dns=0.0.0.0", "dns=" },
+		{ "user,mac=01:00:00:00:00:01", "unicast" }, /* multicast bit */
+		{ "user,mac=02:00:00:00:00", "mac=" },
+		{ "user,mac=02:00:00:00:00:0g", "mac=" },
+		{ "user,mtu=575", "mtu=" },
+		{ "user,mtu=65522", "mtu=" },
+		{ "tap:t,mtu=67", "mtu=" },
+		{ "tap:t,ip=10.0.0.1", "ip=" },
+		{ "tap:t,ip=10.0.0.1/0", "ip=" },
+		{ "tap:t,gw=1.2.3.4", "need ip=" },
+		{ "tap:t,dns=1.2.3.4", "need ip=" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum args_result r = net(bad[i].spec);
+		if (r != ARGS_ERROR || !strstr(err, bad[i].mention))
+			fail_msg("--net %s: got %d \"%s\", expected an error mentioning \"%s\"",
+				 bad[i].spec, r, err, bad[i].mention);
+	}
+	assert_error(parse("--kernel", "k", "--net", "user", "--net", "user", NULL), "twice");
+}
+
+static void test_net_limits(void **state)
+{
+	(void)state;
+	char spec[2048] = "user";
+	for (unsigned i = 0; i < CONFIG_NET_FWD_MAX; i++)
+		snprintf(spec + strlen(spec), sizeof(spec) - strlen(spec), ",hostfwd=tcp:%u-:80",
+			 1000 + i);
+	assert_int_equal(net(spec), ARGS_OK);
+	assert_int_equal(cfg.net.nr_fwd, CONFIG_NET_FWD_MAX);
+	strcat(spec, ",hostfwd=tcp:999-:80");
+	assert_error(net(spec), "at most");
+
+	strcpy(spec, "user");
+	for (unsigned i = 0; i < CONFIG_NET_ALLOW_MAX; i++)
+		snprintf(spec + strlen(spec), sizeof(spec) - strlen(spec), ",allow=1.1.1.%u", i);
+	assert_int_equal(net(spec), ARGS_OK);
+	strcat(spec, ",allow=2.2.2.2");
+	assert_error(net(spec), "at most");
+
+	/* a 253-character name is the longest; labels at most 63 */
+	char name[300];
+	memset(name, 'a', sizeof(name));
+	for (unsigned i = 63; i < 253; i += 64)
+		name[i] = '.';
+	name[253] = '\0';
+	snprintf(spec, sizeof(spec), "user,allow=%s", name);
+	assert_int_equal(net(spec), ARGS_OK);
+	assert_int_equal(strlen(cfg.net.allow[0].name), 253);
+	name[253] = 'a';
+	name[254] = '\0';
+	snprintf(spec, sizeof(spec), "user,allow=%s", name);
+	assert_error(net(spec), "allow=");
+	memset(name, 'b', 64);
+	name[64] = '\0';
+	snprintf(spec, sizeof(spec), "user,allow=%s.com", name);
+	assert_error(net(spec), "allow=");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +609,11 @@ int main(void)
 		cmocka_unit_test_teardown(test_pvm_compat, teardown),
 		cmocka_unit_test_teardown(test_flags, teardown),
 		cmocka_unit_test_teardown(test_vsock, teardown),
+		cmocka_unit_test_teardown(test_net_user_defaults, teardown),
+		cmocka_unit_test_teardown(test_net_user_options, teardown),
+		cmocka_unit_test_teardown(test_net_tap, teardown),
+		cmocka_unit_test_teardown(test_net_bad, teardown),
+		cmocka_unit_test_teardown(test_net_limits, teardown),
 		cmocka_unit_test_teardown(test_missing_values, teardown),
 		cmocka_unit_test_teardown(test_unknown_options, teardown),
 		cmocka_unit_test_teardown(test_kernel_required, teardown),

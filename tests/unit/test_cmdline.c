@@ -457,6 +457,40 @@ static void test_build_small_caps(void **state)
 	assert_int_equal(build(need - 1, &cfg, false, 0), -E2BIG);
 }
 
+
+static void test_build_net(void **state)
+{
+	(void)state;
+	struct vm_config cfg = { 0 };
+	assert_int_equal(build(LAYOUT_CMDLINE_MAX, &cfg, false, 0), 0);
+	assert_null(strstr(out_buf, "flint.net="));
+	cfg.net.mode = NET_USER;
+	cfg.net.guest_ip = 0x0a00020f;
+	cfg.net.prefix = 24;
+	cfg.net.gateway = 0x0a000202;
+	cfg.net.dns = 0x0a000203;
+	cfg.net.mtu = 1500;
+	assert_int_equal(build(LAYOUT_CMDLINE_MAX, &cfg, false, 1), 0);
+	assert_int_equal(count_token(out_buf, "flint.net=10.0.2.15/24,10.0.2.2,10.0.2.3,1500"), 1);
+	/* tap without gw= and dns=: empty fields */
+	cfg.net.mode = NET_TAP;
+	cfg.net.guest_ip = 0xc0a80707;
+	cfg.net.prefix = 32;
+	cfg.net.gateway = cfg.net.dns = 0;
+	cfg.net.mtu = 0;
+	assert_int_equal(build(LAYOUT_CMDLINE_MAX, &cfg, false, 1), 0);
+	assert_int_equal(count_token(out_buf, "flint.net=192.168.7.7/32,,,1500"), 1);
+	/* tap without ip=: the guest configures eth0 itself */
+	cfg.net.guest_ip = 0;
+	assert_int_equal(build(LAYOUT_CMDLINE_MAX, &cfg, false, 1), 0);
+	assert_null(strstr(out_buf, "flint.net="));
+	/* before the command and --cmdline-extra, which may override it */
+	cfg.net.guest_ip = 0x0a00020f;
+	cfg.cmdline_extra = "flint.net=x";
+	assert_int_equal(build(LAYOUT_CMDLINE_MAX, &cfg, false, 1), 0);
+	assert_true(strstr(out_buf, "flint.net=10.0.2.15") < strstr(out_buf, "flint.net=x"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +508,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_build_extra_boundary, teardown),
 		cmocka_unit_test_teardown(test_build_command_too_long, teardown),
 		cmocka_unit_test_teardown(test_build_small_caps, teardown),
+		cmocka_unit_test_teardown(test_build_net, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
