@@ -198,3 +198,88 @@ bool cmdline_value_copy(struct cmdline_value v, char *dst, size_t cap)
 	dst[v.len] = '\0';
 	return true;
 }
+
+/* A dotted quad of decimal octets, nothing more: no octal, no hex, no shorthand forms. */
+static int cmdline_ip4(const char *s, size_t len, uint32_t *out)
+{
+	uint32_t a = 0;
+	unsigned octets = 0, digits = 0, v = 0;
+	size_t i;
+
+	for (i = 0; i <= len; i++) {
+		if (i < len && s[i] >= '0' && s[i] <= '9') {
+			v = v * 10 + (unsigned)(s[i] - '0');
+			if (++digits > 3 || v > 255)
+				return -1;
+			continue;
+		}
+		if (digits == 0 || (i < len && s[i] != '.') || ++octets > 4)
+			return -1;
+		a = a << 8 | v;
+		v = 0;
+		digits = 0;
+	}
+	if (octets != 4)
+		return -1;
+	*out = a;
+	return 0;
+}
+
+static int cmdline_uint(const char *s, size_t len, unsigned max, unsigned *out)
+{
+	unsigned v = 0;
+	size_t i;
+
+	if (len == 0 || len > 5)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cmdline_parse_net(const char *val, size_t len, struct cmdline_net *net, const char **err)
+{
+	const char *field[4];
+	size_t flen[4], start = 0, i, n = 0;
+	const char *slash;
+
+	for (i = 0; i <= len; i++) {
+		if (i < len && val[i] != ',')
+			continue;
+		if (n == 4) {
+			*err = "more than four fields";
+			return -1;
+		}
+		field[n] = val + start;
+		flen[n++] = i - start;
+		start = i + 1;
+	}
+	if (n != 4) {
+		*err = "give ADDR/PREFIX,GATEWAY,DNS,MTU";
+		return -1;
+	}
+	memset(net, 0, sizeof(*net));
+	slash = memchr(field[0], '/', flen[0]);
+	if (!slash || cmdline_ip4(field[0], (size_t)(slash - field[0]), &net->addr) != 0 ||
+	    cmdline_uint(slash + 1, flen[0] - (size_t)(slash - field[0]) - 1, 32, &net->prefix) != 0 ||
+	    net->prefix == 0 || net->addr == 0) {
+		*err = "bad ADDR/PREFIX";
+		return -1;
+	}
+	if ((flen[1] && cmdline_ip4(field[1], flen[1], &net->gateway) != 0) ||
+	    (flen[2] && cmdline_ip4(field[2], flen[2], &net->dns) != 0)) {
+		*err = "bad gateway or DNS address";
+		return -1;
+	}
+	if (cmdline_uint(field[3], flen[3], 65535, &net->mtu) != 0 || net->mtu < 68) {
+		*err = "bad MTU (68-65535)";
+		return -1;
+	}
+	return 0;
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* x86 COMMAND_LINE_SIZE is 2048; twice that leaves room without truncating anything real. */
@@ -50,6 +51,21 @@ int cmdline_split_argv(char *buf, size_t len, char **argv, size_t max_args, cons
  */
 int cmdline_decode_run(const char *val, size_t len, char *buf, size_t cap, char **argv,
 		       size_t max_args, const char **err);
+
+/* The guest's network from flint.net=ADDR/PREFIX,GATEWAY,DNS,MTU; addresses in host byte order. */
+struct cmdline_net {
+	uint32_t addr;
+	unsigned prefix;
+	uint32_t gateway, dns; /* 0: none (an empty field) */
+	unsigned mtu;
+};
+
+/*
+ * Parse a flint.net= value: four comma-separated fields, ADDR/PREFIX (prefix 1-32) required,
+ * GATEWAY and DNS dotted quads or empty, MTU 68-65535. Returns 0, or -1 with *err set to a
+ * message for the console.
+ */
+int cmdline_parse_net(const char *val, size_t len, struct cmdline_net *net, const char **err);
 
 /* Copy a value into dst as a C string; false if it (plus NUL) does not fit or holds a NUL. */
 bool cmdline_value_copy(struct cmdline_value v, char *dst, size_t cap);

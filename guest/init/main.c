@@ -157,7 +157,7 @@ static size_t main_boot_pid1(void)
 		v.found = false;
 	}
 	mounts_setup(v.found ? scratch : NULL);
-	net_setup();
+	net_setup(main_cmdline, len);
 	return len;
 }
 

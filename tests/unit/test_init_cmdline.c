@@ -291,6 +291,79 @@ static void test_value_copy(void **state)
 	assert_false(cmdline_value_copy(missing, out, sizeof(out)));
 }
 
+
+static int net_parse(const char *s, struct cmdline_net *n, const char **err)
+{
+	return cmdline_parse_net(s, strlen(s), n, err);
+}
+
+static void test_parse_net(void **state)
+{
+	struct cmdline_net n;
+	const char *err = NULL;
+
+	(void)state;
+	assert_int_equal(net_parse("10.0.2.15/24,10.0.2.2,10.0.2.3,1500", &n, &err), 0);
+	assert_int_equal(n.addr, 0x0a00020f);
+	assert_int_equal(n.prefix, 24);
+	assert_int_equal(n.gateway, 0x0a000202);
+	assert_int_equal(n.dns, 0x0a000203);
+	assert_int_equal(n.mtu, 1500);
+	assert_int_equal(net_parse("192.168.7.7/32,,,65535", &n, &err), 0);
+	assert_int_equal(n.gateway, 0);
+	assert_int_equal(n.dns, 0);
+	assert_int_equal(n.mtu, 65535);
+	assert_int_equal(net_parse("1.2.3.4/1,,255.255.255.255,68", &n, &err), 0);
+	assert_int_equal(n.dns, 0xffffffffu);
+	/* the value as cmdline_find hands it over: not NUL-terminated */
+	struct cmdline_value v = cmdline_find("quiet flint.net=10.0.2.15/24,10.0.2.2,10.0.2.3,1500 ro",
+					      60, "flint.net");
+	assert_true(v.found);
+	assert_int_equal(cmdline_parse_net(v.ptr, v.len, &n, &err), 0);
+	assert_int_equal(n.mtu, 1500);
+}
+
+static void test_parse_net_bad(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"10.0.2.15/24",
+		"10.0.2.15/24,10.0.2.2,10.0.2.3",
+		"10.0.2.15/24,10.0.2.2,10.0.2.3,1500,",
+		"10.0.2.15/24,10.0.2.2,10.0.2.3,1500,1",
+		"10.0.2.15,10.0.2.2,10.0.2.3,1500",
+		"10.0.2.15/,,,1500",
+		"10.0.2.15/0,,,1500",
+		"10.0.2.15/33,,,1500",
+		"0.0.0.0/8,,,1500",
+		"10.0.2/24,,,1500",
+		"10.0.2.15.1/24,,,1500",
+		"10.0.2.256/24,,,1500",
+		"10.0..2/24,,,1500",
+		"10.0.2.1x/24,,,1500",
+		"-1.0.2.1/24,,,1500",
+		" 10.0.2.15/24,,,1500",
+		"10.0.2.15/24,10.0.2.2 ,,1500",
+		"10.0.2.15/24,,,67",
+		"10.0.2.15/24,,,65536",
+		"10.0.2.15/24,,,",
+		"10.0.2.15/24,,,15a0",
+		"10.0.2.15/24,,,0001500",
+		"1000.0.2.15/24,,,1500",
+		"10.0.2.15/2a,,,1500",
+	};
+	struct cmdline_net n;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *err = NULL;
+
+		if (net_parse(bad[i], &n, &err) != -1 || !err)
+			fail_msg("flint.net=%s was accepted", bad[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +381,8 @@ int main(void)
 		cmocka_unit_test(test_decode_run),
 		cmocka_unit_test(test_decode_run_too_long),
 		cmocka_unit_test(test_value_copy),
+		cmocka_unit_test(test_parse_net),
+		cmocka_unit_test(test_parse_net_bad),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
