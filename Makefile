@@ -19,7 +19,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 VMM_SRC := $(sort $(wildcard vmm/*.c vmm/virtio/*.c vmm/vsock/*.c vmm/disk/*.c vmm/net/*.c \
 	vmm/arch/x86_64/*.c))
 VMM_LIB_SRC := $(filter-out vmm/main.c,$(VMM_SRC))
-VMM_LIBS := -lpthread -lseccomp -lslirp
+VMM_LIBS := -lpthread -lseccomp
 VMM_OBJ := $(VMM_SRC:%.c=$(B)/obj/%.o)
 VMM_SAN_OBJ := $(VMM_LIB_SRC:%.c=$(B)/san/%.o)
 
@@ -33,12 +33,12 @@ $(B)/san/%.o: %.c
 	@echo "  CC san  $<"
 	@$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -c $< -o $@
 
-# Dynamically linked PIE: libslirp (the user network) exists only as a shared library, and it
-# brings GLib, which is LGPL and not ours to link statically. Static-pie kept RSS at 1.1 MiB;
-# see docs/benchmarks.md for what the shared libraries cost.
+# A PIE linked against the shared libc, so that --net user can dlopen libslirp (and GLib, LGPL),
+# which exist only as shared libraries; a static-pie binary cannot load them. libseccomp stays
+# static, as it was, so a VM without --net user maps nothing but libc (docs/benchmarks.md).
 $(B)/flint-vmm: $(VMM_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) -Wl,--as-needed $^ -o $@ $(VMM_LIBS)
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lpthread -l:libseccomp.a
 
 $(B)/flint-vmm-san: $(VMM_SAN_OBJ) $(B)/san/vmm/main.o
 	@echo "  LD san  $@"
@@ -111,7 +111,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(VMM_LIB_SRC) common/agent/proto.c $(wildcard vmm/*
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	@clang $(CPPFLAGS) -Ivmm -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(VMM_LIB_SRC) common/agent/proto.c -o $@ -lpthread -lseccomp -lslirp
+		-fno-sanitize-recover=all $< $(VMM_LIB_SRC) common/agent/proto.c -o $@ -lpthread -lseccomp
 fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)

@@ -2,6 +2,7 @@
  * The user-mode network: libslirp's NAT behind the egress policy, with slirp's sockets and timers
  * driven from an epoll set of our own, which the event loop watches as one fd.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -69,6 +70,53 @@ struct net_user {
 	uint8_t txbuf[NET_FRAME_MAX];
 	uint8_t rst[64];
 };
+
+/*
+ * libslirp, and GLib under it, are loaded only for VMs that use them. Linked in, every VM
+ * would map and relocate them at exec: milliseconds and megabytes for a feature most VMs
+ * do not use. Never unloaded (GLib cannot be).
+ */
+static struct {
+	__typeof__(&slirp_new) new_;
+	__typeof__(&slirp_cleanup) cleanup;
+	__typeof__(&slirp_pollfds_fill) fill;
+	__typeof__(&slirp_pollfds_poll) poll;
+	__typeof__(&slirp_input) input;
+	__typeof__(&slirp_handle_timer) handle_timer;
+	__typeof__(&slirp_add_hostfwd) add_hostfwd;
+} sl;
+
+#define LIBSLIRP "libslirp.so.0"
+
+static int slirp_load(void)
+{
+	static const char *const names[] = { "slirp_new",	   "slirp_cleanup",
+					     "slirp_pollfds_fill", "slirp_pollfds_poll",
+					     "slirp_input",	   "slirp_handle_timer",
+					     "slirp_add_hostfwd" };
+	void **slots[] = { (void **)&sl.new_,  (void **)&sl.cleanup, (void **)&sl.fill,
+			   (void **)&sl.poll,  (void **)&sl.input,   (void **)&sl.handle_timer,
+			   (void **)&sl.add_hostfwd };
+	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(sl) / sizeof(sl.new_),
+		       "one name per libslirp function");
+	if (sl.new_)
+		return 0;
+	void *h = dlopen(LIBSLIRP, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		log_err("net: --net user needs %s (Debian: libslirp0): %s", LIBSLIRP, dlerror());
+		return -ENOENT;
+	}
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		/* POSIX's way to store a function pointer from dlsym */
+		*slots[i] = dlsym(h, names[i]);
+		if (!*slots[i]) {
+			log_err("net: %s has no %s: %s", LIBSLIRP, names[i], dlerror());
+			sl.new_ = NULL;
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
 
 static uint64_t now_ms(void)
 {
@@ -276,7 +324,7 @@ static void user_sync(struct net_user *u)
 	uint32_t timeout = UINT32_MAX;
 	u->gen++;
 	u->npolls = 0;
-	slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
+	sl.fill(u->slirp, &timeout, cb_add_poll, u);
 	bool active = false;
 	for (int fd = 0; fd < u->nfds; fd++) {
 		struct fdslot *s = &u->fds[fd];
@@ -323,10 +371,10 @@ static void user_process(struct net_backend *be)
 		struct user_timer *t = &u->timers[i];
 		if (t->used && t->expire_ms >= 0 && (uint64_t)t->expire_ms <= now) {
 			t->expire_ms = -1;
-			slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
+			sl.handle_timer(u->slirp, t->id, t->cb_opaque);
 		}
 	}
-	slirp_pollfds_poll(u->slirp, 0, cb_get_revents, u);
+	sl.poll(u->slirp, 0, cb_get_revents, u);
 	for (int i = 0; i < n; i++)
 		if (ev[i].data.u64 < (uint64_t)u->nfds)
 			u->fds[ev[i].data.u64].revents = 0;
@@ -354,7 +402,7 @@ static int user_send(struct net_backend *be, const struct virtio_net_hdr *hdr,
 	be->denied = u->policy.denied;
 	switch (r.verdict) {
 	case POLICY_PASS:
-		slirp_input(u->slirp, u->txbuf, (int)got);
+		sl.input(u->slirp, u->txbuf, (int)got);
 		u->dirty = true;
 		return 0;
 	case POLICY_DNS:
@@ -405,7 +453,7 @@ static void user_destroy(struct net_backend *be)
 {
 	struct net_user *u = (struct net_user *)be;
 	if (u->slirp)
-		slirp_cleanup(u->slirp);
+		sl.cleanup(u->slirp);
 	dnsfwd_destroy(&u->dns);
 	if (u->timerfd >= 0)
 		close(u->timerfd);
@@ -480,7 +528,7 @@ static int user_slirp(struct net_user *u, const struct net_config *cfg)
 		.disable_host_loopback = !policy_host_alias_allowed(cfg) && u->policy.nr_udp_fwd == 0,
 		.disable_dns = true, /* 10.0.2.3 is ours (dnsfwd.c) */
 	};
-	u->slirp = slirp_new(&sc, &callbacks, u);
+	u->slirp = sl.new_(&sc, &callbacks, u);
 	if (!u->slirp) {
 		log_err("net: libslirp refused its configuration");
 		return -EINVAL;
@@ -489,7 +537,7 @@ static int user_slirp(struct net_user *u, const struct net_config *cfg)
 		const struct net_fwd *f = &cfg->fwd[i];
 		struct in_addr host = { htonl(f->host_addr) }, guest = { htonl(NET_USER_GUEST) };
 		errno = 0;
-		if (slirp_add_hostfwd(u->slirp, f->udp, host, f->host_port, guest, f->guest_port) <
+		if (sl.add_hostfwd(u->slirp, f->udp, host, f->host_port, guest, f->guest_port) <
 		    0) {
 			int e = errno ? errno : EADDRINUSE;
 			char a[16];
@@ -522,10 +570,10 @@ int net_user_open(const struct net_config *cfg, struct net_backend **out)
 	policy_init(&u->policy, cfg);
 	BUG_ON(u->be.mtu < USER_MTU_MIN || u->be.mtu > USER_MTU_MAX); /* args.c checked it */
 
-	int r = 0;
+	int r = slirp_load();
 	u->epfd = epoll_create1(EPOLL_CLOEXEC);
 	u->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (u->epfd < 0 || u->timerfd < 0) {
+	if (r == 0 && (u->epfd < 0 || u->timerfd < 0)) {
 		r = -errno;
 		log_err("net: epoll or timerfd: %s", strerror(errno));
 	}
