@@ -296,6 +296,8 @@ static int net_activate(void *dev, uint64_t features)
 {
 	struct virtio_net *n = dev;
 	n->features = features;
+	log_info("virtio-net: the driver is up on the %s backend, features %#llx", n->be->name,
+		 (unsigned long long)features);
 	if (n->be->ops->set_offloads) {
 		unsigned off = 0;
 		if (has(n, VIRTIO_NET_F_GUEST_CSUM)) {
