@@ -101,6 +101,13 @@ $(B)/tests/agent-host: tests/integration/test_agent_host.c common/agent/client.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lpthread
 
+# A docker-exec-like client for the e2e suites and benchmarks: one command in a VM, via its agent.
+$(B)/tests/agent-exec: tests/e2e/agent-exec.c common/agent/client.c common/agent/proto.c \
+		common/agent/client.h common/agent/proto.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDHARDEN) $(filter %.c,$^) -o $@
+
 -include tests/guests/guests.mk
 
 # --- fuzzing (libFuzzer) ---------------------------------------------------------
@@ -124,7 +131,8 @@ deps:
 unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
-test: all $(B)/flint-vmm-san $(UNIT_BIN) $(B)/tests/agent-host test-guests-build $(FUZZ_BIN)
+test: all $(B)/flint-vmm-san $(UNIT_BIN) $(B)/tests/agent-host $(B)/tests/agent-exec \
+		test-guests-build $(FUZZ_BIN)
 	@tests/run-all.sh
 
 $(B)/spawn-time: tools/bench/spawn-time.c

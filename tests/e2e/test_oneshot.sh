@@ -54,10 +54,11 @@ check "disk: kernel log stayed out of stdout" bash -c "! grep -q 'Linux version'
 
 # 3. Two vCPUs, a writable layer over the read-only root, death by signal = 128+n.
 run smp --kernel "$KERNEL" --disk "$IMAGE,ro" --cpus 2 --mem 256 -- \
-	/bin/sh -c 'touch /newfile && echo rw-ok; nproc; grep -c " / overlay " /proc/mounts; kill -9 $$'
+	/bin/sh -c 'touch /newfile && echo rw-ok; nproc; grep -c " / overlay " /proc/mounts; echo net: $(ls /sys/class/net); kill -9 $$'
 check "smp: killed by SIGKILL gives 137" [ "$(rc smp)" = 137 ]
 check "smp: the root is writable through the overlay" grep -qx rw-ok "$tmp/smp.out"
 check "smp: the guest sees 2 CPUs" grep -qx 2 "$tmp/smp.out"
+check "smp: without --net the guest has lo and no eth0" grep -qx "net: lo" "$tmp/smp.out"
 
 if [ "$FAILED" -gt 0 ]; then
 	for f in "$tmp"/*.err "$tmp"/*.out; do echo "--- $f"; tail -n 20 "$f"; done

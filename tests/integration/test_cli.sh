@@ -36,6 +36,9 @@ expect "cpus too many" "--cpus 9" --kernel "$KERNEL" --cpus 9
 expect "bad pvm mode" "pvm-compat" --kernel "$KERNEL" --pvm-compat maybe
 expect "command without disk" "root disk" --kernel "$KERNEL" -- /bin/true
 expect "too many disks" "at most 8" --kernel "$KERNEL" $(for i in 1 2 3 4 5 6 7 8 9; do echo --disk x$i; done)
+expect "net backend unknown" "give user" --kernel "$KERNEL" --net slirp
+expect "net option unknown" "unknown option 'bogus'" --kernel "$KERNEL" --net user,bogus=1
+expect "net allow IPv6" "IPv6 is not supported" --kernel "$KERNEL" --net user,allow=::1
 if kvm_usable; then
 	expect "missing kernel" "cannot open kernel" --kernel "$tmp/nope"
 	expect "empty kernel" "not a non-empty regular file" --kernel "$tmp/empty"
@@ -48,6 +51,19 @@ if kvm_usable; then
 	fi
 	if [ -f "$KERNEL" ] && [ -f "$IMAGE" ]; then
 		expect "missing disk" "$tmp/nodisk" --kernel "$KERNEL" --disk "$tmp/nodisk" -- /bin/true
+		expect "tap that does not exist" "tap flint-no-such: no such interface" \
+			--kernel "$KERNEL" --net tap:flint-no-such
+		# a forwarded port someone else holds: refused at setup, not half-started. The holder
+		# prints its port and keeps it until its stdin (our end of the coprocess) closes.
+		coproc HOLD { python3 -c 'import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True); sys.stdin.read()'; }
+		read -r port <&"${HOLD[0]}"
+		expect "hostfwd port in use" "hostfwd=tcp:127.0.0.1:$port: cannot listen" \
+			--kernel "$KERNEL" --net "user,hostfwd=tcp:$port-:80,dns=127.0.0.1"
+		w=${HOLD[1]}
+		exec {w}>&-
+		wait "$HOLD_PID"
 		expect "console file unwritable" "console file" --kernel "$KERNEL" \
 			--console "$tmp/no/such/dir/log" --disk "$IMAGE" -- /bin/true
 		big=$(head -c 3000 /dev/zero | tr '\0' 'a')
