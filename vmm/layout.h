@@ -26,13 +26,16 @@
 #define LAYOUT_MMIO_HOLE_END 0x100000000ull
 #define LAYOUT_VIRTIO_BASE 0xd0000000ull
 #define LAYOUT_VIRTIO_STRIDE 0x1000ull
-#define LAYOUT_VIRTIO_MAX 16u
+#define LAYOUT_VIRTIO_MAX 16u /* windows n = 0.. in order: the disks (vda first), vsock, net */
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
 #define LAYOUT_KVM_TSS 0xfffbd000ull /* 3 pages KVM needs on Intel for real-mode emulation */
 #define LAYOUT_KVM_IDENTITY 0xfffbc000ull
 
-/* GSIs: the UART on its ISA line, virtio devices from 5 up, one each, within the IOAPIC's 24 pins. */
+/*
+ * GSIs: the UART on its ISA line, virtio devices from 5 up, one each (window n: GSI 5 + n), within
+ * the IOAPIC's 24 pins. With the most devices (8 disks, vsock, net) the last is GSI 14.
+ */
 #define LAYOUT_SERIAL_PORT 0x3f8u
 #define LAYOUT_SERIAL_IRQ 4u
 #define LAYOUT_VIRTIO_IRQ_BASE 5u
