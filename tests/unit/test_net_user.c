@@ -391,6 +391,41 @@ static void test_hostfwd(void **state)
 	ufx_free(u);
 }
 
+/*
+ * The same before slirp knows the guest's MAC: it asks by ARP and holds the SYN; once the guest
+ * answers, the held SYN must go out on slirp's own timer, with no further event to wake it.
+ */
+static void test_hostfwd_before_arp(void **state)
+{
+	(void)state;
+	uint16_t port;
+	int probe = bound_socket(SOCK_STREAM, &port);
+	close(probe);
+	struct ufx *u = ufx_new(false, NULL, port);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(LOCALHOST) };
+	assert_true(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+	assert_true(next_frame(u, 3000));
+	const uint8_t *req = u->buf + VNET_HDR_LEN;
+	assert_int_equal(frame_ethertype(req, u->len), ETHERTYPE_ARP);
+	assert_int_equal(req[21], 1); /* a request */
+	uint8_t rep[42];
+	memcpy(rep, req + 6, 6);
+	memcpy(rep + 6, guest_mac, 6);
+	memcpy(rep + 12, "\x08\x06\0\1\x08\0\6\4\0\2", 10);
+	memcpy(rep + 22, guest_mac, 6);
+	memcpy(rep + 28, "\x0a\0\2\x0f", 4);
+	memcpy(rep + 32, req + 22, 10); /* the asker's MAC and address */
+	send_frame(u, rep, sizeof(rep));
+	struct ip4_pkt k;
+	assert_true(next_tcp(u, 3000, &k));
+	assert_int_equal(k.dport, 80);
+	assert_int_equal(k.tcp_flags, TCP_SYN);
+	close(c);
+	ufx_free(u);
+}
+
 /* A hostfwd port already taken is a setup error with a message, not a half-built VM. */
 static void test_hostfwd_port_taken(void **state)
 {
@@ -438,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_dns_forwarding_and_snooping),
 		cmocka_unit_test(test_tcp_via_host_alias),
 		cmocka_unit_test(test_hostfwd),
+		cmocka_unit_test(test_hostfwd_before_arp),
 		cmocka_unit_test(test_hostfwd_port_taken),
 		cmocka_unit_test(test_under_seccomp),
 	};

@@ -19,9 +19,11 @@
 
 #define EVENTS_MAX 64
 /*
- * slirp's TCP timers need a call every half second while it has connections; a connection
- * whose host socket is gone (FIN sent, TIME_WAIT) still needs them for a while, hence the grace.
- * With nothing but forwarded-port listeners, there is no timer at all.
+ * slirp asks for a call every half second whenever it has any TCP control block, forwarded-port
+ * listeners included, so its timeout alone would tick forever. Its timers matter while there is
+ * traffic: a held SYN waiting for the guest's ARP answer, retransmissions, FIN and TIME_WAIT. So
+ * the tick runs from any socket event or guest frame until a minute after the last one; an idle
+ * VM has no timer. A later event catches slirp's timers up at once.
  */
 #define TIMER_GRACE_MS 60000u
 
@@ -248,13 +250,16 @@ static void ctl(struct slirp_loop *l, int fd, struct slirp_fdslot *s, uint32_t w
 	s->reg = r < 0 ? 0 : want;
 }
 
-/* The timerfd: slirp's own timers and, while it has connections, its TCP timers' next tick. */
-static void timer_arm(struct slirp_loop *l, uint32_t timeout, bool active)
+static void traffic(struct slirp_loop *l)
+{
+	l->active_until_ms = slirp_loop_now_ms() + TIMER_GRACE_MS;
+}
+
+/* The timerfd: slirp's own timers and, while there is traffic, its TCP timers' next tick. */
+static void timer_arm(struct slirp_loop *l, uint32_t timeout)
 {
 	uint64_t now = slirp_loop_now_ms();
 	uint64_t deadline = 0;
-	if (active)
-		l->active_until_ms = now + TIMER_GRACE_MS;
 	if (timeout <= 2 || now < l->active_until_ms)
 		deadline = now + timeout;
 	for (unsigned i = 0; i < SLIRP_TIMERS_MAX; i++) {
@@ -279,18 +284,13 @@ static void loop_sync(struct slirp_loop *l)
 	l->gen++;
 	l->npolls = 0;
 	sl.fill(l->slirp, &timeout, cb_add_poll, l);
-	bool active = false;
 	for (int fd = 0; fd < l->nfds; fd++) {
 		struct slirp_fdslot *s = &l->fds[fd];
-		bool asked = s->gen == l->gen;
-		if (asked && l->starting)
-			s->listener = true; /* before the guest runs, slirp has only listeners */
-		active |= asked && !s->listener;
-		uint32_t want = asked ? s->want : 0;
+		uint32_t want = s->gen == l->gen ? s->want : 0;
 		if (want != s->reg)
 			ctl(l, fd, s, want);
 	}
-	timer_arm(l, timeout, active);
+	timer_arm(l, timeout);
 	l->dirty = false;
 }
 
@@ -321,7 +321,6 @@ int slirp_loop_init(struct slirp_loop *l, const SlirpConfig *cfg, slirp_frame_fn
 		log_err("net: libslirp refused its configuration");
 		return -EINVAL;
 	}
-	l->starting = true;
 	return 0;
 }
 
@@ -357,8 +356,8 @@ int slirp_loop_hostfwd(struct slirp_loop *l, const struct net_fwd *f, uint32_t g
 
 void slirp_loop_start(struct slirp_loop *l)
 {
+	l->started = true;
 	loop_sync(l);
-	l->starting = false;
 }
 
 int slirp_loop_watch(struct slirp_loop *l, int fd, uint64_t tag)
@@ -376,6 +375,7 @@ void slirp_loop_input(struct slirp_loop *l, const uint8_t *frame, size_t len)
 {
 	sl.input(l->slirp, frame, (int)len);
 	l->dirty = true;
+	traffic(l);
 }
 
 void slirp_loop_flush(struct slirp_loop *l)
@@ -387,7 +387,7 @@ void slirp_loop_flush(struct slirp_loop *l)
 void slirp_loop_pause(struct slirp_loop *l, bool paused)
 {
 	l->paused = paused;
-	if (l->slirp && !l->starting)
+	if (l->started)
 		loop_sync(l);
 }
 
@@ -396,6 +396,7 @@ void slirp_loop_process(struct slirp_loop *l, slirp_other_fn other, void *ctx)
 	struct epoll_event ev[EVENTS_MAX];
 	int n = epoll_wait(l->epfd, ev, EVENTS_MAX, 0);
 	uint64_t now = slirp_loop_now_ms();
+	bool sockets = false;
 
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = ev[i].data.u64;
@@ -408,8 +409,11 @@ void slirp_loop_process(struct slirp_loop *l, slirp_other_fn other, void *ctx)
 			other(ctx, tag);
 		} else if (tag < (uint64_t)l->nfds) {
 			l->fds[tag].revents = ev[i].events;
+			sockets = true;
 		}
 	}
+	if (sockets)
+		traffic(l);
 	for (unsigned i = 0; i < SLIRP_TIMERS_MAX; i++) {
 		struct slirp_timer *t = &l->timers[i];
 		if (t->used && t->expire_ms >= 0 && (uint64_t)t->expire_ms <= now) {

@@ -24,7 +24,6 @@ struct slirp_fdslot {
 	uint32_t want; /* events slirp asked for in the current fill */
 	uint32_t gen;  /* the fill that asked */
 	uint32_t revents;
-	bool listener; /* a forwarded port's listening socket (present from the start) */
 };
 
 struct slirp_timer {
@@ -48,8 +47,9 @@ struct slirp_loop {
 	struct slirp_fdslot *fds; /* by fd */
 	int nfds;
 	uint32_t gen;
-	bool paused, dirty, starting;
-	uint64_t active_until_ms, armed_ms;
+	bool paused, dirty, started;
+	uint64_t active_until_ms; /* slirp's TCP tick runs until then (traffic + a grace) */
+	uint64_t armed_ms;	  /* the timerfd's deadline; 0: none */
 	struct slirp_timer timers[SLIRP_TIMERS_MAX];
 };
 
@@ -66,7 +66,7 @@ void slirp_loop_destroy(struct slirp_loop *l);
 
 /* A forwarded port (before slirp_loop_start). 0, or -errno after one message. */
 int slirp_loop_hostfwd(struct slirp_loop *l, const struct net_fwd *f, uint32_t guest);
-/* Setup is over: what slirp polls now are listeners, which need no timer. */
+/* Setup is over: watch what slirp waits for. */
 void slirp_loop_start(struct slirp_loop *l);
 
 /* Add a caller's fd to the epoll set, reported to slirp_loop_process's other() as tag. */
