@@ -149,8 +149,11 @@ $(B)/agent-bench: tools/bench/agent-bench.c common/agent/client.c common/agent/p
 bench-agent: all $(B)/agent-bench
 	@tools/bench-agent
 
+bench-net: all $(B)/tests/agent-exec
+	@tools/bench-net
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps kernel unit test bench-vmm bench-agent clean test-guests-build fuzz fuzz-build
+.PHONY: all deps kernel unit test bench-vmm bench-agent bench-net clean test-guests-build fuzz fuzz-build
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
