@@ -4,8 +4,8 @@
 
 /* Calls only some VMs need, allowed on request. */
 #define SANDBOX_VSOCK 1u	/* the vsock bridge: Unix sockets, their epoll set and timer */
-#define SANDBOX_NET_USER 2u	/* --net user: libslirp's Internet sockets, its epoll set and timer */
-#define SANDBOX_NET_TAP 4u	/* --net tap: writev and offload changes on the tap */
+#define SANDBOX_NET_USER 4u	/* --net user: libslirp's Internet sockets, its epoll set and timer */
+#define SANDBOX_NET_TAP 8u	/* --net tap: writev and offload changes on the tap */
 
 /*
  * Allow only the system calls a running VM needs (each listed in sandbox.c with its reason),
