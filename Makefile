@@ -99,6 +99,16 @@ $(B)/tests/agent-host: tests/integration/test_agent_host.c common/agent/client.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lpthread
 
+# flint-vmm's control socket client (host/control.c) on its own, and a small CLI over it for
+# tests/integration/test_control.sh.
+$(B)/tests/unit/test_control_client: tests/unit/test_control_client.c host/control.c host/control.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
+
+$(B)/tests/control-client: tests/integration/control_client.c host/control.c host/control.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@
+
 -include tests/guests/guests.mk
 
 # --- fuzzing (libFuzzer) ---------------------------------------------------------
@@ -122,7 +132,8 @@ deps:
 unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
-test: all $(B)/flint-vmm-san $(UNIT_BIN) $(B)/tests/agent-host test-guests-build $(FUZZ_BIN)
+test: all $(B)/flint-vmm-san $(UNIT_BIN) $(B)/tests/agent-host $(B)/tests/control-client \
+		test-guests-build $(FUZZ_BIN)
 	@tests/run-all.sh
 
 $(B)/spawn-time: tools/bench/spawn-time.c

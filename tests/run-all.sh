@@ -36,6 +36,8 @@ suite init-host bash tests/integration/test_init_host.sh
 suite agent-host bash tests/integration/test_agent_host.sh
 suite guests bash tests/integration/test_guests.sh
 suite guests-asan env FLINT_VMM=build/flint-vmm-san bash tests/integration/test_guests.sh
+suite control bash tests/integration/test_control.sh
+suite control-asan env FLINT_VMM=build/flint-vmm-san bash tests/integration/test_control.sh
 suite fuzz tests/run-fuzz.sh "${FUZZ_SECONDS:-15}" $(ls build/fuzz/fuzz_* | grep -v "\.d$")
 suite e2e bash tests/e2e/test_oneshot.sh
 suite e2e-agent bash tests/e2e/test_agent_vm.sh

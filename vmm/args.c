@@ -30,6 +30,8 @@ const char args_usage[] =
 	"                         socket PATH and send \"CONNECT <port>\\n\"; guest connections\n"
 	"                         to host port P go to the Unix socket PATH_P\n"
 	"  --cid N                the guest's vsock CID, 3-4294967294 (default 3)\n"
+	"  --control PATH         a control socket at PATH for a supervisor: one command per\n"
+	"                         line (ping, status, stop), one JSON line back each\n"
 	"  -v, --verbose          say more, and boot the kernel without 'quiet'\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n";
@@ -136,7 +138,7 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 							  "--cpus",       "--disk",
 							  "--console",    "--pvm-compat",
 							  "--cmdline-extra", "--vsock",
-							  "--cid" };
+							  "--cid",        "--control" };
 		bool known = false;
 		for (unsigned k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
 			known |= strcmp(a, with_value[k]) == 0;
@@ -199,6 +201,12 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 					    val, CONFIG_VSOCK_CID_MIN, CONFIG_VSOCK_CID_MAX);
 			cfg->vsock_cid = cid;
 			cid_set = true;
+		} else if (strcmp(a, "--control") == 0) {
+			if (val[0] == '\0' || strlen(val) > CONFIG_CONTROL_PATH_MAX)
+				return fail(err, errlen,
+					    "--control needs a socket path of 1 to %u bytes",
+					    CONFIG_CONTROL_PATH_MAX);
+			cfg->control_path = val;
 		}
 	}
 	if (i < argc) {
@@ -212,6 +220,8 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 			    "a COMMAND needs a root disk with flint-init on it (--disk IMAGE)");
 	if (cid_set && !cfg->vsock_path)
 		return fail(err, errlen, "--cid needs --vsock (no vsock device without it)");
+	if (cfg->control_path && cfg->vsock_path && strcmp(cfg->control_path, cfg->vsock_path) == 0)
+		return fail(err, errlen, "--control and --vsock need different socket paths");
 	if (cfg->console == CONSOLE_DEFAULT)
 		cfg->console = cfg->argc > 0 ? CONSOLE_NONE : CONSOLE_STDOUT;
 	return ARGS_OK;

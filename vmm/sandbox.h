@@ -3,7 +3,8 @@
 #define FLINT_SANDBOX_H
 
 /* Calls only some VMs need, allowed on request. */
-#define SANDBOX_VSOCK 1u /* the vsock bridge: Unix sockets, their epoll set and timer */
+#define SANDBOX_VSOCK 1u   /* the vsock bridge: Unix sockets, their epoll set and timer */
+#define SANDBOX_CONTROL 2u /* the control socket: accepting clients, removing the socket */
 
 /*
  * Allow only the system calls a running VM needs (each listed in sandbox.c with its reason),

@@ -9,6 +9,7 @@
 struct kvm_cpuid2;
 
 #include "config.h"
+#include "control.h"
 #include "disk/disk.h"
 #include "evloop.h"
 #include "layout.h"
@@ -71,6 +72,9 @@ struct vm {
 	unsigned nr_blk;
 	struct virtio_vsock vsock; /* with --vsock */
 	bool has_vsock;		   /* virtio_vsock_init was called: destroy it */
+	struct control control;	   /* with --control */
+	bool has_control;	   /* control_init was called: destroy it */
+	int64_t ready_ms;	   /* ms from flint-vmm's start to the guest's READY; -1: not yet */
 	struct vm_mmio_slot mmio[LAYOUT_VIRTIO_MAX];
 	unsigned nr_mmio;
 

@@ -51,6 +51,13 @@ int cmdline_split_argv(char *buf, size_t len, char **argv, size_t max_args, cons
 int cmdline_decode_run(const char *val, size_t len, char *buf, size_t cap, char **argv,
 		       size_t max_args, const char **err);
 
+/*
+ * A boolean parameter such as flint.rootro: 1 for "1", "y", "yes", "on", "true" or a bare key
+ * ("flint.rootro"), 0 for "0", "n", "no", "off", "false" or an absent key, -1 for anything else
+ * (the caller decides which way an unreadable value fails, and says so).
+ */
+int cmdline_bool(struct cmdline_value v);
+
 /* Copy a value into dst as a C string; false if it (plus NUL) does not fit or holds a NUL. */
 bool cmdline_value_copy(struct cmdline_value v, char *dst, size_t cap);
 
