@@ -109,6 +109,23 @@ $(B)/tests/control-client: tests/integration/control_client.c host/control.c hos
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@
 
+# --- flintd's pure modules (api/), tested and fuzzed without a server ---------------
+# A pattern more specific than $(B)/tests/unit/% (shorter stem), so it wins for test_api_*.
+API_PURE_SRC := api/route.c api/validate.c api/codec.c api/reqparse.c api/auth.c api/metrics.c \
+	api/images.c
+$(B)/tests/unit/test_api_%: tests/unit/test_api_%.c $(API_PURE_SRC) $(wildcard api/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC test $@"
+	@$(CC) $(CPPFLAGS) -Iapi $(WARN) -O1 -g $(SAN) $< $(API_PURE_SRC) -o $@ -lcmocka -ljansson \
+		-lpthread
+
+$(B)/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(API_PURE_SRC) $(wildcard api/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(CPPFLAGS) -Iapi -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(API_PURE_SRC) -o $@ -ljansson
+# --- end of flintd's pure modules ---------------------------------------------------
+
 -include tests/guests/guests.mk
 
 # --- fuzzing (libFuzzer) ---------------------------------------------------------
