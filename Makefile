@@ -53,6 +53,13 @@ $(B)/flint: $(CLI_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@
 
+# --- flintd: the HTTP API daemon -------------------------------------------------
+FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c common/agent/client.c common/agent/proto.c
+FLINTD_OBJ := $(FLINTD_SRC:%.c=$(B)/obj/%.o)
+$(B)/flintd: $(FLINTD_OBJ)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lmicrohttpd -ljansson -lpthread
+
 # --- guest: flint-init, kernel, base image ------------------------------------
 # The agent's frames come from the same common/agent/proto.c the host side links.
 INIT_SRC := $(sort $(wildcard guest/init/*.c)) common/agent/proto.c
@@ -141,7 +148,7 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
-all: deps $(B)/flint-vmm $(B)/flint $(B)/flint-init $(B)/guest/vmlinux $(B)/images/base.ext4
+all: deps $(B)/flint-vmm $(B)/flint $(B)/flintd $(B)/flint-init $(B)/guest/vmlinux $(B)/images/base.ext4
 
 deps:
 	@tools/install-deps --check-or-install
@@ -167,8 +174,12 @@ $(B)/agent-bench: tools/bench/agent-bench.c common/agent/client.c common/agent/p
 bench-agent: all $(B)/agent-bench
 	@tools/bench-agent
 
+# flintd in the foreground with its defaults (127.0.0.1:18888); ARGS adds options.
+run: all
+	@$(B)/flintd $(ARGS)
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps kernel unit test bench-vmm bench-agent clean test-guests-build fuzz fuzz-build
+.PHONY: all deps kernel unit test bench-vmm bench-agent run clean test-guests-build fuzz fuzz-build
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
