@@ -51,7 +51,7 @@ CLI_SRC := $(sort $(wildcard cli/*.c host/*.c)) common/agent/client.c common/age
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 $(B)/flint: $(CLI_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lcurl -ljansson
 
 # --- flintd: the HTTP API daemon -------------------------------------------------
 FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c common/agent/client.c common/agent/proto.c
@@ -92,6 +92,11 @@ $(B)/tests/unit/test_init_cmdline: tests/unit/test_init_cmdline.c guest/init/cmd
 
 # The agent protocol and client (common/agent/) are tested on their own, without the VMM.
 $(B)/tests/unit/test_proto: tests/unit/test_proto.c common/agent/proto.c common/agent/proto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
+
+# The CLI's attach handshake: URL and response-head parsing, without libcurl.
+$(B)/tests/unit/test_cli_upgrade: tests/unit/test_cli_upgrade.c cli/upgrade.c cli/upgrade.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
 

@@ -32,6 +32,7 @@ suite() {
 
 suite unit tests/run-unit.sh $(ls build/tests/unit/test_* | grep -v "\.d$")
 suite cli bash tests/integration/test_cli.sh
+suite cli-daemon bash tests/integration/test_cli_daemon.sh
 suite init-host bash tests/integration/test_init_host.sh
 suite agent-host bash tests/integration/test_agent_host.sh
 suite guests bash tests/integration/test_guests.sh
