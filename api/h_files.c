@@ -45,7 +45,7 @@ void h_file_read(struct req *rq)
 			bool text = utf8_valid(data, len) && !(force && strcmp(force, "base64") == 0);
 			json_t *content;
 			if (text) {
-				content = json_stringn((const char *)data, len);
+				content = len ? json_stringn((const char *)data, len) : json_string("");
 			} else {
 				char *b = b64_encode(data, len);
 				content = b ? json_string(b) : NULL;

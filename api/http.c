@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,6 +137,7 @@ struct sse {
 	void *ctx;
 	void (*on_cancel)(void *);
 	void *cancel_ctx;
+	int client_fd, stop_fd; /* the hang-up watcher's */
 };
 
 static void sse_unref(struct sse *s)
@@ -146,6 +149,8 @@ static void sse_unref(struct sse *s)
 		return;
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	if (s->stop_fd >= 0)
+		close(s->stop_fd);
 	free(s->buf);
 	free(s);
 }
@@ -209,10 +214,12 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 	struct sse *s = cls;
 	pthread_mutex_lock(&s->lock);
-	while (!s->len && !s->done)
+	while (!s->len && !s->done && !s->cancelled)
 		pthread_cond_wait(&s->cond, &s->lock);
 	ssize_t n;
-	if (!s->len) {
+	if (s->cancelled) {
+		n = MHD_CONTENT_READER_END_WITH_ERROR;
+	} else if (!s->len) {
 		n = MHD_CONTENT_READER_END_OF_STREAM;
 	} else {
 		size_t k = s->len < max ? s->len : max;
@@ -226,9 +233,35 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return n;
 }
 
+/*
+ * While a command is silent MHD's thread sits in sse_read and cannot see the client leave, so a
+ * thread per stream waits for the socket's hang-up (or the end of the stream) and cancels.
+ */
+static void *sse_watch(void *arg)
+{
+	struct sse *s = arg;
+	struct pollfd p[2] = { { .fd = s->client_fd, .events = POLLRDHUP },
+			       { .fd = s->stop_fd, .events = POLLIN } };
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&s->lock);
+	if (!(p[1].revents & POLLIN) && !s->cancelled && !s->done) {
+		s->cancelled = true;
+		if (s->on_cancel)
+			s->on_cancel(s->cancel_ctx);
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	sse_unref(s);
+	return NULL;
+}
+
 static void sse_response_gone(void *cls)
 {
 	struct sse *s = cls;
+	uint64_t one = 1;
+	if (s->stop_fd >= 0 && write(s->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("http", "cannot stop a stream's watcher: %s", strerror(errno));
 	pthread_mutex_lock(&s->lock);
 	bool early = !s->done;
 	s->cancelled = true;
@@ -262,6 +295,8 @@ int reply_sse(struct req *rq, void (*producer)(struct sse *, void *), void *ctx)
 	s->producer = producer;
 	s->ctx = ctx;
 	s->refs = 2; /* the response and the producer */
+	s->client_fd = req_socket(rq);
+	s->stop_fd = s->client_fd >= 0 ? eventfd(0, EFD_CLOEXEC) : -1;
 	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
 								      sse_read, s, sse_response_gone);
 	if (!resp) {
@@ -283,6 +318,16 @@ int reply_sse(struct req *rq, void (*producer)(struct sse *, void *), void *ctx)
 		return -r;
 	}
 	queue(rq, 200, resp);
+	if (s->stop_fd >= 0) {
+		pthread_mutex_lock(&s->lock);
+		s->refs++;
+		pthread_mutex_unlock(&s->lock);
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, sse_watch, s) != 0)
+			sse_unref(s);
+		pthread_attr_destroy(&at);
+	}
 	return 0;
 }
 
@@ -512,7 +557,7 @@ int http_start(const struct http_opts *o, unsigned *port)
 		return -EINVAL;
 	}
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+			 MHD_USE_POLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
@@ -530,6 +575,15 @@ int http_start(const struct http_opts *o, unsigned *port)
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	*port = di ? di->port : 0;
 	return 0;
+}
+
+void http_quiesce(void)
+{
+	if (daemon_) {
+		MHD_socket s = MHD_quiesce_daemon(daemon_);
+		if (s != MHD_INVALID_SOCKET)
+			close(s);
+	}
 }
 
 void http_stop(void)

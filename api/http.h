@@ -36,6 +36,8 @@ struct http_opts {
 
 /* Start serving (threads of its own); *port gets the bound port. 0 or -errno with a message. */
 int http_start(const struct http_opts *o, unsigned *port);
+/* Stop accepting connections (the ones open keep being served). */
+void http_quiesce(void);
 void http_stop(void);
 
 /* The dispatcher the server calls for every authenticated, routed request (api/handlers.c). */

@@ -259,9 +259,19 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("flintd", "signal %d: shutting down%s", sig,
 		 flintd.keep_sandboxes ? " (sandboxes keep running)" : "");
-	http_stop();
+	/*
+	 * VMs first: requests in flight on them fail at once, so the connection threads that
+	 * http_stop joins end quickly. Kept sandboxes' requests are not waited for.
+	 */
+	http_quiesce();
 	pool_destroy();
 	sandboxes_destroy(!flintd.keep_sandboxes);
+	vm_kill_all();
+	if (flintd.keep_sandboxes) {
+		log_info("flintd", "stopped; sandboxes left running");
+		return 0;
+	}
+	http_stop();
 	vm_module_destroy();
 	images_destroy(&flintd_images);
 	auth_destroy(&flintd_auth);

@@ -22,6 +22,11 @@ static bool stopping, started;
 static struct vm_spec spec;
 static pthread_t thread;
 static unsigned dead_pending; /* pool VMs that died: the refill thread removes them */
+/* The refill thread's VM until it is ready. Its own lock: vm_kill takes the supervisor's lock, which
+ * on_pool_death holds while it takes `lock`. */
+static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vm *booting;
+static bool boot_stop;
 
 bool vm_spec_equal(const struct vm_spec *a, const struct vm_spec *b)
 {
@@ -86,7 +91,15 @@ static void *refill(void *arg)
 		int r = vm_create(&vm, &spec, err, sizeof(err));
 		if (r == 0) {
 			metrics_count(METRIC_VM_BOOTS);
+			pthread_mutex_lock(&boot_lock);
+			booting = vm;
+			if (boot_stop)
+				vm_kill(vm);
+			pthread_mutex_unlock(&boot_lock);
 			r = vm_wait_ready(vm, POOL_BOOT_TIMEOUT_MS);
+			pthread_mutex_lock(&boot_lock);
+			booting = NULL;
+			pthread_mutex_unlock(&boot_lock);
 			if (r < 0) {
 				snprintf(err, sizeof(err), "%s", vm->reason);
 				vm_destroy(vm, 0);
@@ -149,6 +162,12 @@ int pool_init(unsigned n, const struct vm_spec *s)
 
 void pool_destroy(void)
 {
+	/* A boot in progress would hold the join for minutes: end it. */
+	pthread_mutex_lock(&boot_lock);
+	boot_stop = true;
+	if (booting)
+		vm_kill(booting);
+	pthread_mutex_unlock(&boot_lock);
 	pthread_mutex_lock(&lock);
 	stopping = true;
 	pthread_cond_broadcast(&cond);

@@ -212,7 +212,8 @@ enum api_route route_parse(const char *method, const char *path, struct route_ma
 	m->name[0] = m->id[0] = m->path[0] = '\0';
 	if (!method || !path)
 		return ROUTE_NOT_FOUND;
-	const char *end = path + strcspn(path, "?");
+	/* MHD hands over the path without its query and already decoded: a '?' here was %3F. */
+	const char *end = path + strlen(path);
 	struct seg sg[MAX_SEGS];
 	size_t n = 0;
 	const char *p = path, *rest = NULL; /* rest: just after segment 3, where a files path begins */

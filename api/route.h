@@ -48,7 +48,7 @@ struct route_match {
 
 /*
  * Match method ("GET","POST","PUT","DELETE", exact, case-sensitive) and the already percent-decoded
- * URL path (no query string; if a '?' is present, it and what follows are ignored). Empty segments
+ * URL path (libmicrohttpd strips the query first, so a '?' here is part of a segment). Empty segments
  * are ignored ("//", trailing "/"). Returns the route (also stored in m->route); ROUTE_NOT_FOUND for
  * an unknown path or a wrong method (then name/id/path are ""). A {name}/{id} segment too long for
  * its buffer still matches but is stored as "" (so name validation rejects it with 400); a files

@@ -638,13 +638,14 @@ void sandboxes_destroy(bool stop_vms)
 			retire(sb);
 			continue;
 		}
-		/* Leave the VM running for the next flintd: forget it without killing it. */
+		/*
+		 * Leave the VM running for the next flintd: unwatched, not killed. The sandbox is
+		 * not freed either: requests in flight may still use it until the process exits.
+		 */
 		pthread_mutex_lock(&sb->lock);
 		struct vm *vm = sb->vm;
-		sb->vm = NULL;
 		pthread_mutex_unlock(&sb->lock);
 		if (vm)
 			vm_forget(vm);
-		sandbox_put(sb);
 	}
 }

@@ -250,11 +250,20 @@ static void vm_set_paths(struct vm *vm)
 		abort();
 }
 
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vm *all_vms;
+
 static struct vm *vm_alloc(void)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return NULL;
+	pthread_mutex_lock(&all_lock);
+	vm->next = all_vms;
+	if (all_vms)
+		all_vms->prev = vm;
+	all_vms = vm;
+	pthread_mutex_unlock(&all_lock);
 	vm->pid = -1;
 	vm->pidfd = vm->ready_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -264,6 +273,14 @@ static struct vm *vm_alloc(void)
 
 static void vm_free(struct vm *vm)
 {
+	pthread_mutex_lock(&all_lock);
+	if (vm->prev)
+		vm->prev->next = vm->next;
+	else
+		all_vms = vm->next;
+	if (vm->next)
+		vm->next->prev = vm->prev;
+	pthread_mutex_unlock(&all_lock);
 	for (unsigned i = 0; i < vm->nidle; i++) {
 		agent_client_destroy(vm->idle[i]);
 		free(vm->idle[i]);
@@ -531,12 +548,30 @@ bool vm_check_alive(struct vm *vm)
 
 void vm_forget(struct vm *vm)
 {
+	/* Requests may still hold it: unwatched and left in place, flintd is about to exit. */
 	pthread_mutex_lock(&sup_lock);
 	vm->stopping = true;
 	struct epoll_event none;
 	epoll_ctl(sup_epoll, EPOLL_CTL_DEL, vm->pidfd, &none);
 	pthread_mutex_unlock(&sup_lock);
-	vm_free(vm);
+	pthread_mutex_lock(&all_lock);
+	if (vm->prev)
+		vm->prev->next = vm->next;
+	else
+		all_vms = vm->next;
+	if (vm->next)
+		vm->next->prev = vm->prev;
+	vm->prev = vm->next = NULL;
+	pthread_mutex_unlock(&all_lock);
+}
+
+void vm_kill_all(void)
+{
+	pthread_mutex_lock(&all_lock);
+	for (struct vm *vm = all_vms; vm; vm = vm->next)
+		if (vm->pidfd >= 0 && atomic_load(&vm->state) != VM_DEAD)
+			pidfd_kill(vm->pidfd, SIGKILL);
+	pthread_mutex_unlock(&all_lock);
 }
 
 void vm_kill(struct vm *vm)

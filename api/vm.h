@@ -52,6 +52,7 @@ struct vm {
 	void (*on_death)(struct vm *vm, void *ctx);
 	void *death_ctx;
 	bool stopping; /* vm_destroy is in progress: the death is expected */
+	struct vm *prev, *next; /* every VM this flintd holds, for vm_kill_all */
 };
 
 /* Where the binaries are; set once at startup. */
@@ -96,8 +97,10 @@ static inline bool vm_alive(struct vm *vm)
 /* Look at the process now (unwatched VMs learn of a death this way); false once it is dead. */
 bool vm_check_alive(struct vm *vm);
 
-/* Stop supervising and free the struct, leaving the process running (flintd shutting down). */
+/* Stop supervising, leaving the process running (flintd shutting down; the struct is not freed). */
 void vm_forget(struct vm *vm);
+/* At shutdown: kill every VM still held (one-shot runs in flight), so their requests end. */
+void vm_kill_all(void);
 /* Kill the process now (in-flight requests fail fast); vm_destroy later reaps and frees. */
 void vm_kill(struct vm *vm);
 

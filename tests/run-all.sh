@@ -42,6 +42,8 @@ suite control-asan env FLINT_VMM=build/flint-vmm-san bash tests/integration/test
 suite fuzz tests/run-fuzz.sh "${FUZZ_SECONDS:-15}" $(ls build/fuzz/fuzz_* | grep -v "\.d$")
 suite e2e bash tests/e2e/test_oneshot.sh
 suite e2e-agent bash tests/e2e/test_agent_vm.sh
+suite api bash tests/api/test_api.sh
+suite compat bash tests/compat/run.sh
 
 echo
 echo "$total_p passed, $total_f failed, $total_s skipped"
