@@ -179,6 +179,13 @@ $(B)/agent-bench: tools/bench/agent-bench.c common/agent/client.c common/agent/p
 bench-agent: all $(B)/agent-bench
 	@tools/bench-agent
 
+$(B)/api-bench: tools/bench/api-bench.c
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDHARDEN) $< -o $@ -lpthread
+
+bench-api: all $(B)/api-bench
+	@tools/bench-api
+
 # flintd in the foreground with its defaults (127.0.0.1:18888); ARGS adds options.
 run: all
 	@$(B)/flintd $(ARGS)
@@ -186,5 +193,5 @@ run: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps kernel unit test bench-vmm bench-agent run clean test-guests-build fuzz fuzz-build
+.PHONY: all deps kernel unit test bench-vmm bench-agent bench-api run clean test-guests-build fuzz fuzz-build
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
