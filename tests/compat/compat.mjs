@@ -272,8 +272,10 @@ await section("exec", async () => {
 	const par = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => val(() => client.execInSandbox(A, ["sh", "-c", `sleep 0.$((${i} % 3)); echo par-${i}`]))));
 	// On PVM hosts (emulated guest kernel) a guest process sometimes dies of SIGSEGV when many run
 	// at once (docs/pvm.md); flintd must still answer each request with that command's own outcome.
+	// The shell also prints "Segmentation fault" when a child of its crashed that way.
 	const pvmCrash = (p) => p instanceof Error && /Command exited with code 139: /.test(p.message);
-	eq("exec: 6 concurrent execs each get their own output (or their own guest crash)", par.map((p, i) => (pvmCrash(p) ? `par-${i}\n` : p instanceof Error ? show(p) : p.output)), [0, 1, 2, 3, 4, 5].map((i) => `par-${i}\n`));
+	const noSegv = (o) => o.replace(/^Segmentation fault\n/gm, "");
+	eq("exec: 6 concurrent execs each get their own output (or their own guest crash)", par.map((p, i) => (pvmCrash(p) ? `par-${i}\n` : p instanceof Error ? show(p) : noSegv(p.output))), [0, 1, 2, 3, 4, 5].map((i) => `par-${i}\n`));
 	check("exec: most concurrent execs ran normally", par.filter((p) => !(p instanceof Error)).length >= 3, par.map(show));
 });
 
@@ -335,7 +337,15 @@ await section("detached commands", async () => {
 	const le = await poll(() => client.detachedLogs(A, long.id, "stderr"), (l) => (l.stderr ?? "").includes("se\n"), { tries: 30 });
 	eq("detachedLogs(\"stderr\") → {stderr}", le, { stderr: "se\n" });
 
-	const f = await poll(() => client.detachedStatus(A, fail3.id), (s) => s.status !== "running", { tries: 90 });
+	let f = await poll(() => client.detachedStatus(A, fail3.id), (s) => s.status !== "running", { tries: 90 });
+	// A guest process can die of SIGSEGV on PVM hosts (docs/pvm.md): that is the guest's outcome, not
+	// flintd's; run the same detached command again (at most twice) so flintd's reporting is what is tested.
+	for (let retry = 0; retry < 2 && f?.exit_code === 139; retry++) {
+		console.log(`# the detached command crashed in the guest (139, PVM); running it again`);
+		const again = await client.execDetached(A, ["sh", "-c", "echo done-out; echo done-err >&2; exit 3"]);
+		fail3.id = again.id;
+		f = await poll(() => client.detachedStatus(A, fail3.id), (s) => s.status !== "running", { tries: 90 });
+	}
 	eq("finished detached command with exit 3: status failed", f.status, "failed");
 	eq("finished detached command with exit 3: real exit_code 3", f.exit_code, 3);
 	eq("its stdout", await val(() => client.detachedLogs(A, fail3.id)), { stdout: "done-out\n" });
@@ -477,7 +487,7 @@ await section("concurrency across two sandboxes", async () => {
 	}
 	const res = await Promise.all(jobs);
 	const crash = (o) => o instanceof Error && /Command exited with code 139: /.test(o.message);
-	eq("4 + 4 concurrent execs on A and B all right (or their own guest crash)", res.map((o, i) => (crash(o) ? want[i] : o instanceof Error ? show(o) : o.output)), want);
+	eq("4 + 4 concurrent execs on A and B all right (or their own guest crash)", res.map((o, i) => (crash(o) ? want[i] : o instanceof Error ? show(o) : o.output.replace(/^Segmentation fault\n/gm, ""))), want);
 	await client.writeFile(B, "/tmp/only-in-b", "b");
 	await throws("sandboxes are isolated: B's file is not in A", () => client.readFile(A, "/tmp/only-in-b"), NotFoundError);
 });
