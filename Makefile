@@ -53,7 +53,14 @@ CLI_SRC := $(sort $(wildcard cli/*.c host/*.c)) common/agent/client.c common/age
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 $(B)/flint: $(CLI_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lcurl -ljansson
+
+# --- flintd: the HTTP API daemon -------------------------------------------------
+FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c common/agent/client.c common/agent/proto.c
+FLINTD_OBJ := $(FLINTD_SRC:%.c=$(B)/obj/%.o)
+$(B)/flintd: $(FLINTD_OBJ)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lmicrohttpd -ljansson -lpthread
 
 # --- guest: flint-init, kernel, base image ------------------------------------
 # The agent's frames come from the same common/agent/proto.c the host side links.
@@ -90,6 +97,11 @@ $(B)/tests/unit/test_proto: tests/unit/test_proto.c common/agent/proto.c common/
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
 
+# The CLI's attach handshake: URL and response-head parsing, without libcurl.
+$(B)/tests/unit/test_cli_upgrade: tests/unit/test_cli_upgrade.c cli/upgrade.c cli/upgrade.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
+
 $(B)/tests/unit/test_client: tests/unit/test_client.c common/agent/client.c common/agent/proto.c \
 		common/agent/client.h common/agent/proto.h
 	@mkdir -p $(dir $@)
@@ -107,6 +119,32 @@ $(B)/tests/agent-exec: tests/e2e/agent-exec.c common/agent/client.c common/agent
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDHARDEN) $(filter %.c,$^) -o $@
+# flint-vmm's control socket client (host/control.c) on its own, and a small CLI over it for
+# tests/integration/test_control.sh.
+$(B)/tests/unit/test_control_client: tests/unit/test_control_client.c host/control.c host/control.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
+
+$(B)/tests/control-client: tests/integration/control_client.c host/control.c host/control.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@
+
+# --- flintd's pure modules (api/), tested and fuzzed without a server ---------------
+# A pattern more specific than $(B)/tests/unit/% (shorter stem), so it wins for test_api_*.
+API_PURE_SRC := api/route.c api/validate.c api/codec.c api/reqparse.c api/auth.c api/metrics.c \
+	api/images.c
+$(B)/tests/unit/test_api_%: tests/unit/test_api_%.c $(API_PURE_SRC) $(wildcard api/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC test $@"
+	@$(CC) $(CPPFLAGS) -Iapi $(WARN) -O1 -g $(SAN) $< $(API_PURE_SRC) -o $@ -lcmocka -ljansson \
+		-lpthread
+
+$(B)/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(API_PURE_SRC) $(wildcard api/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(CPPFLAGS) -Iapi -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(API_PURE_SRC) -o $@ -ljansson
+# --- end of flintd's pure modules ---------------------------------------------------
 
 -include tests/guests/guests.mk
 
@@ -123,7 +161,7 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
-all: deps $(B)/flint-vmm $(B)/flint $(B)/flint-init $(B)/guest/vmlinux $(B)/images/base.ext4
+all: deps $(B)/flint-vmm $(B)/flint $(B)/flintd $(B)/flint-init $(B)/guest/vmlinux $(B)/images/base.ext4
 
 deps:
 	@tools/install-deps --check-or-install
@@ -132,6 +170,7 @@ unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
 test: all $(B)/flint-vmm-san $(UNIT_BIN) $(B)/tests/agent-host $(B)/tests/agent-exec \
+		$(B)/tests/control-client \
 		test-guests-build $(FUZZ_BIN)
 	@tests/run-all.sh
 
@@ -151,9 +190,20 @@ bench-agent: all $(B)/agent-bench
 
 bench-net: all $(B)/tests/agent-exec
 	@tools/bench-net
+$(B)/api-bench: tools/bench/api-bench.c
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDHARDEN) $< -o $@ -lpthread
+
+bench-api: all $(B)/api-bench
+	@tools/bench-api
+
+# flintd in the foreground with its defaults (127.0.0.1:18888); ARGS adds options.
+run: all
+	@$(B)/flintd $(ARGS)
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps kernel unit test bench-vmm bench-agent bench-net clean test-guests-build fuzz fuzz-build
+.PHONY: all deps kernel unit test bench-vmm bench-agent bench-net bench-api run clean \
+	test-guests-build fuzz fuzz-build
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

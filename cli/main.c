@@ -20,6 +20,14 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "run", cmd_run, "run a command in a fresh microVM, then destroy it" },
+	{ "create", cmd_create, "create and start a named sandbox (flintd)" },
+	{ "exec", cmd_exec, "run a command in a sandbox (flintd)" },
+	{ "shell", cmd_shell, "an interactive shell in a sandbox (flintd)" },
+	{ "cp", cmd_cp, "copy a file into or out of a sandbox (flintd)" },
+	{ "ls", cmd_ls, "list sandboxes (flintd)" },
+	{ "rm", cmd_rm, "remove sandboxes (flintd)" },
+	{ "logs", cmd_logs, "a sandbox's audit log (flintd)" },
+	{ "serve", cmd_serve, "run flintd, the daemon, in the foreground" },
 };
 
 void cli_err(const char *fmt, ...)
@@ -57,12 +65,39 @@ bool cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigne
 	return true;
 }
 
+const char *cli_value(const char *cmd, int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		cli_err("%s: %s needs a value", cmd, argv[*i]);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+bool cli_add_env(const char *cmd, const char *kv, const char **env, unsigned *nenv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv) {
+		cli_err("%s: --env %s: give KEY=VALUE", cmd, kv);
+		return false;
+	}
+	if (*nenv == CLI_ENV_MAX) {
+		cli_err("%s: at most %d --env", cmd, CLI_ENV_MAX);
+		return false;
+	}
+	env[(*nenv)++] = kv;
+	env[*nenv] = NULL;
+	return true;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: flint COMMAND [options]\n\ncommands:\n");
 	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\n'flint COMMAND --help' describes each one.\n");
+	fprintf(f,
+		"\n'flint COMMAND --help' describes each one. The daemon's commands reach flintd\n"
+		"at FLINT_URL (default http://127.0.0.1:18888) with FLINT_API_KEY.\n");
 }
 
 int main(int argc, char **argv)

@@ -32,14 +32,19 @@ suite() {
 
 suite unit tests/run-unit.sh $(ls build/tests/unit/test_* | grep -v "\.d$")
 suite cli bash tests/integration/test_cli.sh
+suite cli-daemon bash tests/integration/test_cli_daemon.sh
 suite init-host bash tests/integration/test_init_host.sh
 suite agent-host bash tests/integration/test_agent_host.sh
 suite guests bash tests/integration/test_guests.sh
 suite guests-asan env FLINT_VMM=build/flint-vmm-san bash tests/integration/test_guests.sh
+suite control bash tests/integration/test_control.sh
+suite control-asan env FLINT_VMM=build/flint-vmm-san bash tests/integration/test_control.sh
 suite fuzz tests/run-fuzz.sh "${FUZZ_SECONDS:-15}" $(ls build/fuzz/fuzz_* | grep -v "\.d$")
 suite e2e bash tests/e2e/test_oneshot.sh
 suite e2e-agent bash tests/e2e/test_agent_vm.sh
 suite e2e-net bash tests/e2e/test_net_vm.sh
+suite api bash tests/api/test_api.sh
+suite compat bash tests/compat/run.sh
 
 echo
 echo "$total_p passed, $total_f failed, $total_s skipped"

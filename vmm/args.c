@@ -46,6 +46,8 @@ const char args_usage[] =
 	"                         a virtio-net device on the existing tap NAME. OPTIONs:\n"
 	"                           ip=ADDR/PREFIX, gw=ADDR, dns=ADDR (the guest's setup),\n"
 	"                           mac=XX:XX:XX:XX:XX:XX, mtu=N (default: the tap's)\n"
+	"  --control PATH         a control socket at PATH for a supervisor: one command per\n"
+	"                         line (ping, status, stop), one JSON line back each\n"
 	"  -v, --verbose          say more, and boot the kernel without 'quiet'\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n";
@@ -152,7 +154,8 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 							  "--cpus",       "--disk",
 							  "--console",    "--pvm-compat",
 							  "--cmdline-extra", "--vsock",
-							  "--cid",        "--net" };
+							  "--cid",        "--net",
+							  "--control" };
 		bool known = false;
 		for (unsigned k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
 			known |= strcmp(a, with_value[k]) == 0;
@@ -218,6 +221,12 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 		} else if (strcmp(a, "--net") == 0) {
 			if (args_parse_net(&cfg->net, (char *)val, err, errlen) < 0)
 				return ARGS_ERROR;
+		} else if (strcmp(a, "--control") == 0) {
+			if (val[0] == '\0' || strlen(val) > CONFIG_CONTROL_PATH_MAX)
+				return fail(err, errlen,
+					    "--control needs a socket path of 1 to %u bytes",
+					    CONFIG_CONTROL_PATH_MAX);
+			cfg->control_path = val;
 		}
 	}
 	if (i < argc) {
@@ -231,6 +240,8 @@ enum args_result args_parse(struct vm_config *cfg, int argc, char *const argv[],
 			    "a COMMAND needs a root disk with flint-init on it (--disk IMAGE)");
 	if (cid_set && !cfg->vsock_path)
 		return fail(err, errlen, "--cid needs --vsock (no vsock device without it)");
+	if (cfg->control_path && cfg->vsock_path && strcmp(cfg->control_path, cfg->vsock_path) == 0)
+		return fail(err, errlen, "--control and --vsock need different socket paths");
 	if (cfg->console == CONSOLE_DEFAULT)
 		cfg->console = cfg->argc > 0 ? CONSOLE_NONE : CONSOLE_STDOUT;
 	return ARGS_OK;

@@ -15,6 +15,7 @@
 #define CONFIG_NET_NAME_MAX 253u   /* a host name in allow=, as text */
 #define CONFIG_NET_IFNAME_MAX 15u  /* a tap device's name (IFNAMSIZ - 1) */
 #define CONFIG_NET_MTU_DEFAULT 1500u
+#define CONFIG_CONTROL_PATH_MAX 107u	   /* a Unix socket address: sun_path less its NUL */
 
 enum console_mode { CONSOLE_DEFAULT, CONSOLE_STDOUT, CONSOLE_FILE, CONSOLE_NONE };
 enum pvm_mode { PVM_AUTO, PVM_ON, PVM_OFF };
@@ -75,6 +76,7 @@ struct vm_config {
 	const char *vsock_path;	   /* --vsock: the host side's Unix socket; NULL: no vsock device */
 	uint64_t vsock_cid;	   /* the guest's CID */
 	struct net_config net;	   /* --net; mode NET_NONE: no network device */
+	const char *control_path;  /* --control: the control socket; NULL: none */
 	char *const *argv;         /* one-shot command, NULL-terminated; NULL: none */
 	unsigned argc;
 };

@@ -151,6 +151,19 @@ static const struct rule net_tap_rules[] = {
 	ALLOW(epoll_ctl),
 };
 
+/*
+ * SANDBOX_CONTROL: the control socket (vmm/control.c). Clients are read and written with
+ * read/write, already allowed; the listener was made during setup.
+ */
+static const struct rule control_rules[] = {
+	/* control clients connecting to --control PATH */
+	ALLOW(accept4),
+	/* clients join and leave the event loop, and switch between waiting to read and to write */
+	ALLOW(epoll_ctl),
+	/* remove the listening socket at exit (flags 0: never a directory) */
+	{ SCMP_SYS(unlinkat), 1, { SCMP_A2(SCMP_CMP_EQ, 0) } },
+};
+
 static int rules_add(scmp_filter_ctx ctx, const struct rule *r, unsigned n)
 {
 	int e = 0;
@@ -182,6 +195,8 @@ int sandbox_enter(unsigned extras)
 		r = rules_add(ctx, RULES(net_user_rules));
 	if (r == 0 && (extras & SANDBOX_NET_TAP))
 		r = rules_add(ctx, RULES(net_tap_rules));
+	if (r == 0 && (extras & SANDBOX_CONTROL))
+		r = rules_add(ctx, RULES(control_rules));
 	if (r == 0)
 		r = seccomp_load(ctx);
 	if (r < 0)

@@ -6,6 +6,7 @@
 #define SANDBOX_VSOCK 1u	/* the vsock bridge: Unix sockets, their epoll set and timer */
 #define SANDBOX_NET_USER 4u	/* --net user: libslirp's Internet sockets, its epoll set and timer */
 #define SANDBOX_NET_TAP 8u	/* --net tap: writev and offload changes on the tap */
+#define SANDBOX_CONTROL 2u /* the control socket: accepting clients, removing the socket */
 
 /*
  * Allow only the system calls a running VM needs (each listed in sandbox.c with its reason),

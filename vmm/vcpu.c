@@ -69,9 +69,14 @@ static void flint_port_write(struct vcpu *v, uint32_t val)
 	case FLINT_EV_PROGRAM:
 		trace_phase("program");
 		break;
-	case FLINT_EV_READY:
+	case FLINT_EV_READY: {
+		/* The first READY is the boot time the control socket reports. */
+		int64_t none = -1;
+		__atomic_compare_exchange_n(&vm->ready_ms, &none, (int64_t)trace_now_ms(), false,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 		trace_phase("ready");
 		break;
+	}
 	case FLINT_EV_EXIT:
 		vm_request_exit(vm, (int)(FLINT_EV_ARG(val) & 0xff), "the guest reported exit");
 		break;

@@ -378,6 +378,37 @@ static int net_setup(struct vm *vm)
 	return r;
 }
 
+/* ---- the control socket ------------------------------------------------------------------- */
+
+static void control_info(void *ctx, struct control_info *info)
+{
+	struct vm *vm = ctx;
+	double now = trace_now_ms();
+	*info = (struct control_info){
+		.pid = getpid(),
+		.uptime_ms = now > 0 ? (uint64_t)now : 0,
+		.vcpus = vm->cfg.cpus,
+		.mem_mib = vm->cfg.mem_mib,
+		.cid = vm->has_vsock ? (int64_t)vm->cfg.vsock_cid : -1,
+		.boot_ms = __atomic_load_n(&vm->ready_ms, __ATOMIC_ACQUIRE),
+	};
+}
+
+/* `stop` ends the VM exactly as the guest's power-off does. */
+static void control_stop(void *ctx)
+{
+	vm_request_exit(ctx, 0, "stopped through the control socket");
+}
+
+static int control_setup(struct vm *vm)
+{
+	if (!vm->cfg.control_path)
+		return 0;
+	struct control_hooks hooks = { .ctx = vm, .info = control_info, .stop = control_stop };
+	vm->has_control = true;
+	return control_init(&vm->control, vm->cfg.control_path, &vm->loop, &hooks);
+}
+
 /* ---- signals ------------------------------------------------------------------------------ */
 
 static void on_signal(void *arg, uint32_t events)
@@ -416,6 +447,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->signal_fd = vm->console_fd = -1;
+	vm->ready_ms = -1;
 	vm->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	vm->statm_fd = cfg->boot_trace ? open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : -1;
 	for (unsigned i = 0; i < CONFIG_DISKS_MAX; i++)
@@ -433,6 +465,9 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	int r = evloop_init(&vm->loop);
 	if (r == 0)
 		r = signals_setup(vm);
+	/* Early: a bad --control PATH fails before any KVM work. */
+	if (r == 0)
+		r = control_setup(vm);
 	if (r == 0)
 		r = kvm_check(vm);
 	if (r == 0)
@@ -510,6 +545,8 @@ int vm_run(struct vm *vm)
 	unsigned extras = vm->has_vsock ? SANDBOX_VSOCK : 0;
 	if (vm->has_net)
 		extras |= vm->cfg.net.mode == NET_USER ? SANDBOX_NET_USER : SANDBOX_NET_TAP;
+	if (vm->has_control)
+		extras |= SANDBOX_CONTROL;
 	r = sandbox_enter(extras);
 	if (r < 0) {
 		vm_request_exit(vm, VM_EXIT_FAILURE, "could not confine flint-vmm");
@@ -587,6 +624,8 @@ void vm_destroy(struct vm *vm)
 		virtio_vsock_destroy(&vm->vsock);
 	if (vm->has_net)
 		virtio_net_destroy(&vm->net);
+	if (vm->has_control)
+		control_destroy(&vm->control);
 	for (unsigned i = 0; i < CONFIG_DISKS_MAX; i++)
 		if (vm->disks[i].fd >= 0)
 			disk_close(&vm->disks[i]);

@@ -9,6 +9,7 @@
 struct kvm_cpuid2;
 
 #include "config.h"
+#include "control.h"
 #include "disk/disk.h"
 #include "evloop.h"
 #include "layout.h"
@@ -74,6 +75,9 @@ struct vm {
 	bool has_vsock;		   /* virtio_vsock_init was called: destroy it */
 	struct virtio_net net;	   /* with --net */
 	bool has_net;		   /* virtio_net_init was called: destroy it */
+	struct control control;	   /* with --control */
+	bool has_control;	   /* control_init was called: destroy it */
+	int64_t ready_ms;	   /* ms from flint-vmm's start to the guest's READY; -1: not yet */
 	struct vm_mmio_slot mmio[LAYOUT_VIRTIO_MAX];
 	unsigned nr_mmio;
 

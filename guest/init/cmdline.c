@@ -190,6 +190,23 @@ int cmdline_decode_run(const char *val, size_t len, char *buf, size_t cap, char 
 	return cmdline_split_argv(buf, (size_t)n, argv, max_args, err);
 }
 
+int cmdline_bool(struct cmdline_value v)
+{
+	static const char *const yes[] = { "", "1", "y", "yes", "on", "true" };
+	static const char *const no[] = { "0", "n", "no", "off", "false" };
+	size_t i;
+
+	if (!v.found)
+		return 0;
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strlen(yes[i]) == v.len && memcmp(yes[i], v.ptr, v.len) == 0)
+			return 1;
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (strlen(no[i]) == v.len && memcmp(no[i], v.ptr, v.len) == 0)
+			return 0;
+	return -1;
+}
+
 bool cmdline_value_copy(struct cmdline_value v, char *dst, size_t cap)
 {
 	if (!v.found || v.len >= cap || memchr(v.ptr, '\0', v.len))

@@ -66,6 +66,12 @@ struct cmdline_net {
  * message for the console.
  */
 int cmdline_parse_net(const char *val, size_t len, struct cmdline_net *net, const char **err);
+/*
+ * A boolean parameter such as flint.rootro: 1 for "1", "y", "yes", "on", "true" or a bare key
+ * ("flint.rootro"), 0 for "0", "n", "no", "off", "false" or an absent key, -1 for anything else
+ * (the caller decides which way an unreadable value fails, and says so).
+ */
+int cmdline_bool(struct cmdline_value v);
 
 /* Copy a value into dst as a C string; false if it (plus NUL) does not fit or holds a NUL. */
 bool cmdline_value_copy(struct cmdline_value v, char *dst, size_t cap);

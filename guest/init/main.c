@@ -145,6 +145,7 @@ static size_t main_boot_pid1(void)
 	struct cmdline_value v;
 	char scratch[64];
 	size_t len;
+	int rootro;
 
 	console_fix_stdio();
 	if (port_err)
@@ -156,7 +157,10 @@ static size_t main_boot_pid1(void)
 		console_log("%s: unusable value, ignored", INIT_CMDLINE_SCRATCH);
 		v.found = false;
 	}
-	mounts_setup(v.found ? scratch : NULL);
+	rootro = cmdline_bool(cmdline_find(main_cmdline, len, INIT_CMDLINE_ROOTRO));
+	if (rootro < 0)
+		console_log("%s: unreadable value, taken as 1 (read-only root)", INIT_CMDLINE_ROOTRO);
+	mounts_setup(v.found ? scratch : NULL, rootro != 0);
 	net_setup(main_cmdline, len);
 	return len;
 }

@@ -17,6 +17,11 @@
  * an ext4 block device for the writable layer, e.g. flint.scratch=/dev/vdb.
  */
 #define INIT_CMDLINE_SCRATCH "flint.scratch="
+/*
+ * flint.rootro=1: no writable layer; the VM keeps the read-only root disk, with tmpfs /tmp
+ * (a quarter of RAM) and /run. An unreadable value means read-only too (fail closed).
+ */
+#define INIT_CMDLINE_ROOTRO "flint.rootro="
 
 /* Shell conventions, so a one-shot status reads like `sh -c` would report it. */
 #define INIT_EXIT_NOEXEC 126   /* found but could not be executed */

@@ -1,4 +1,4 @@
-/* Filesystem setup: /proc, a writable overlay root over the read-only disk, and the API mounts. */
+/* Filesystem setup: /proc, a writable overlay root (unless flint.rootro), and the API mounts. */
 #include "mounts.h"
 
 #include <errno.h>
@@ -115,6 +115,8 @@ enum mounts_when {
 	MOUNTS_ALWAYS,
 	MOUNTS_NEW_ROOT, /* the boot root has it already (the kernel's /dev, our /proc) */
 	MOUNTS_NO_RUN,   /* /run: unless the boot root's layer tmpfs is still there */
+	MOUNTS_RW,	 /* only without flint.rootro */
+	MOUNTS_RO,	 /* only with flint.rootro */
 };
 
 struct mounts_entry {
@@ -136,7 +138,10 @@ static const struct mounts_entry mounts_api[] = {
 	  "newinstance,ptmxmode=0666,mode=0620,gid=5", MOUNTS_ALWAYS, true },
 	{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", MOUNTS_ALWAYS, true },
 	/* exec allowed on /tmp: sandboxed code commonly builds and runs from there. */
-	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", MOUNTS_ALWAYS, false },
+	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", MOUNTS_RW, false },
+	/* On a read-only root /tmp is the one writable place: bounded, so it cannot eat the VM. */
+	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=" MOUNTS_TMP_RO_SIZE,
+	  MOUNTS_RO, false },
 };
 
 /* What shells and tools expect in /dev and devtmpfs does not create. */
@@ -147,18 +152,28 @@ static const char *const mounts_dev_links[][2] = {
 	{ "/proc/self/fd/2", "/dev/stderr" },
 };
 
-void mounts_setup(const char *scratch)
+void mounts_setup(const char *scratch, bool rootro)
 {
-	bool switched = mounts_switch_root(scratch);
+	bool switched = false;
 	size_t i;
 
-	if (!switched)
-		console_log("no writable root: continuing on the read-only disk");
+	/*
+	 * Read-only root: the kernel mounted the disk "ro" and it stays "/"; the boot root's
+	 * /proc (mounts_proc) and /dev (DEVTMPFS_MOUNT) are the VM's, as after a failed switch.
+	 */
+	if (rootro && scratch)
+		console_log("%s ignored: the root is read-only (flint.rootro)", scratch);
+	if (!rootro) {
+		switched = mounts_switch_root(scratch);
+		if (!switched)
+			console_log("no writable root: continuing on the read-only disk");
+	}
 	for (i = 0; i < sizeof(mounts_api) / sizeof(mounts_api[0]); i++) {
 		const struct mounts_entry *m = &mounts_api[i];
 
 		if ((m->when == MOUNTS_NEW_ROOT && !switched) ||
-		    (m->when == MOUNTS_NO_RUN && !switched && mounts_run_ready))
+		    (m->when == MOUNTS_NO_RUN && !switched && mounts_run_ready) ||
+		    (m->when == MOUNTS_RW && rootro) || (m->when == MOUNTS_RO && !rootro))
 			continue;
 		if (m->mkdir_first && !mounts_mkdir(m->dst, 0755))
 			continue;

@@ -2,6 +2,11 @@
 #ifndef FLINT_INIT_MOUNTS_H
 #define FLINT_INIT_MOUNTS_H
 
+#include <stdbool.h>
+
+/* /tmp's size on a read-only root, where it is the only writable place (tmpfs syntax). */
+#define MOUNTS_TMP_RO_SIZE "25%"
+
 /* Mount /proc on the boot root: the command line must be read before the root switch. */
 int mounts_proc(void);
 
@@ -10,8 +15,10 @@ int mounts_proc(void);
  * /dev/shm, /tmp and /run in it. The overlay's upper layer lives on the
  * ext4 block device `scratch` (NULL: none) or, failing that, on a tmpfs. If
  * the overlay cannot be set up, logs why and stays on the read-only root.
- * Leaves the cwd at "/".
+ * With rootro (flint.rootro=1) there is no overlay at all: the VM stays on
+ * the read-only root disk, scratch is ignored, and /tmp is a tmpfs of at
+ * most a quarter of RAM (MOUNTS_TMP_RO_SIZE). Leaves the cwd at "/".
  */
-void mounts_setup(const char *scratch);
+void mounts_setup(const char *scratch, bool rootro);
 
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end: boot the real guest kernel and base image, run programs in one-shot mode.
-# Each boot costs 30-60 s on PVM hosts, so three boots check everything this suite covers.
+# Each boot costs 30-60 s on PVM hosts, so four boots check everything this suite covers.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -59,6 +59,17 @@ check "smp: killed by SIGKILL gives 137" [ "$(rc smp)" = 137 ]
 check "smp: the root is writable through the overlay" grep -qx rw-ok "$tmp/smp.out"
 check "smp: the guest sees 2 CPUs" grep -qx 2 "$tmp/smp.out"
 check "smp: without --net the guest has lo and no eth0" grep -qx "net: lo" "$tmp/smp.out"
+
+# 4. flint.rootro=1: no overlay, the root stays read-only; /tmp is a bounded tmpfs. (Its own boot:
+# every earlier case needs the writable root or must keep its command as it is.)
+run rootro --kernel "$KERNEL" --disk "$IMAGE,ro" --cmdline-extra flint.rootro=1 -- \
+	/bin/sh -c 'touch /x; echo rc=$?; touch /tmp/y && echo tmp-ok; grep " / " /proc/mounts; grep " /tmp " /proc/mounts'
+check "rootro: the command ran (exit status 0)" [ "$(rc rootro)" = 0 ]
+check "rootro: writing to / fails" grep -qx "rc=1" "$tmp/rootro.out"
+check "rootro: with EROFS" grep -q "Read-only file system" "$tmp/rootro.out"
+check "rootro: /tmp is writable" grep -qx tmp-ok "$tmp/rootro.out"
+check "rootro: / is the disk, mounted ro, no overlay" grep -qE '^/dev/[a-z]+ / ext4 ro[, ]' "$tmp/rootro.out"
+check "rootro: /tmp is a size-limited tmpfs" grep -qE '^tmpfs /tmp tmpfs .*size=[0-9]+k' "$tmp/rootro.out"
 
 if [ "$FAILED" -gt 0 ]; then
 	for f in "$tmp"/*.err "$tmp"/*.out; do echo "--- $f"; tail -n 20 "$f"; done

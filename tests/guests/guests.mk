@@ -10,7 +10,7 @@ GUEST_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none -Wl,--no-war
 GUEST_LDSCRIPT := -Wl,-T,$(GUEST_DIR)/link.ld
 
 # C guests share the entry stub, the runtime and the PVH note; the blk guests add the virtio driver.
-GUEST_C := serial uart markers ports pvh_abi mmio_unmapped triple reset poweroff panic
+GUEST_C := serial uart markers ports pvh_abi mmio_unmapped triple reset poweroff panic idle
 GUEST_BLK := blk blk_ro blk_hostile blk_layout
 GUEST_NAMES := exit42 $(GUEST_C) $(GUEST_BLK)
 GUEST_ELFS := $(GUEST_NAMES:%=$(GUEST_OUT)/%.elf)

@@ -78,6 +78,7 @@ static void test_defaults(void **state)
 	assert_null(cfg.cmdline_extra);
 	assert_null(cfg.vsock_path);
 	assert_int_equal(cfg.vsock_cid, 3);
+	assert_null(cfg.control_path);
 	assert_null(cfg.argv);
 	assert_int_equal(cfg.argc, 0);
 	assert_int_equal(cfg.net.mode, NET_NONE); /* no --net: no network device at all */
@@ -276,6 +277,37 @@ static void test_vsock(void **state)
 	assert_int_equal(strlen(cfg.vsock_path), CONFIG_VSOCK_PATH_MAX);
 }
 
+static void test_control(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("--kernel", "k", "--control", "/run/flint/vm1.ctl", NULL), ARGS_OK);
+	assert_string_equal(cfg.control_path, "/run/flint/vm1.ctl");
+	assert_null(cfg.vsock_path);
+	assert_int_equal(parse("--kernel", "k", "--vsock", "v.sock", "--control", "c.sock", NULL),
+			 ARGS_OK);
+	assert_string_equal(cfg.control_path, "c.sock");
+	assert_string_equal(cfg.vsock_path, "v.sock");
+	/* The last one wins, like every option with a value. */
+	assert_int_equal(parse("--kernel", "k", "--control", "a", "--control", "b", NULL), ARGS_OK);
+	assert_string_equal(cfg.control_path, "b");
+	assert_error(parse("--kernel", "k", "--control", "", NULL), "--control");
+	/* One socket cannot be both. */
+	assert_error(parse("--kernel", "k", "--vsock", "s", "--control", "s", NULL), "--control");
+	/* A Unix socket address holds 107 bytes and the NUL. */
+	char path[CONFIG_CONTROL_PATH_MAX + 2];
+	memset(path, 'c', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	assert_error(parse("--kernel", "k", "--control", path, NULL), "--control");
+	assert_non_null(strstr(err, "107"));
+	path[CONFIG_CONTROL_PATH_MAX] = '\0';
+	assert_int_equal(parse("--kernel", "k", "--control", path, NULL), ARGS_OK);
+	assert_int_equal(strlen(cfg.control_path), CONFIG_CONTROL_PATH_MAX);
+	/* After "--" it is the command's. */
+	assert_int_equal(parse("--kernel", "k", "--disk", "r", "--", "--control", "x", NULL),
+			 ARGS_OK);
+	assert_null(cfg.control_path);
+}
+
 /* ---- errors -------------------------------------------------------------------------------- */
 
 static void test_missing_values(void **state)
@@ -283,7 +315,7 @@ static void test_missing_values(void **state)
 	(void)state;
 	static const char *const opts[] = { "--kernel",  "--mem",	 "--cpus",
 					    "--disk",	 "--console",	 "--pvm-compat",
-					    "--cmdline-extra", "--vsock", "--cid" };
+					    "--cmdline-extra", "--vsock", "--cid", "--control" };
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		if (strcmp(opts[i], "--kernel") == 0)
 			assert_error(parse("--kernel", NULL), "--kernel");
@@ -392,7 +424,7 @@ static void test_help_version(void **state)
 	static const char *const opts[] = { "--kernel", "--mem",	 "--cpus",	 "--disk",
 					    "--console", "--boot-trace", "--pvm-compat", "--cmdline-extra",
 					    "--verbose", "--help",	 "--version",	 "--vsock",
-					    "--cid" };
+					    "--cid",	 "--control" };
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		assert_non_null(strstr(args_usage, opts[i]));
 }
@@ -614,6 +646,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_net_tap, teardown),
 		cmocka_unit_test_teardown(test_net_bad, teardown),
 		cmocka_unit_test_teardown(test_net_limits, teardown),
+		cmocka_unit_test_teardown(test_control, teardown),
 		cmocka_unit_test_teardown(test_missing_values, teardown),
 		cmocka_unit_test_teardown(test_unknown_options, teardown),
 		cmocka_unit_test_teardown(test_kernel_required, teardown),

@@ -364,6 +364,59 @@ static void test_parse_net_bad(void **state)
 	}
 }
 
+/* flint.rootro as flint-init reads it: cmdline_bool over cmdline_find. */
+static int rootro(const char *cmdline)
+{
+	return cmdline_bool(cmdline_find(cmdline, strlen(cmdline), "flint.rootro="));
+}
+
+static void test_bool_rootro(void **state)
+{
+	(void)state;
+	assert_int_equal(rootro("quiet flint.rootro=1 ro"), 1);
+	assert_int_equal(rootro("flint.rootro=1\n"), 1); /* /proc/cmdline's newline */
+	assert_int_equal(rootro("flint.rootro"), 1);	  /* a bare flag is on */
+	assert_int_equal(rootro("flint.rootro="), 1);	  /* as is an empty value */
+	assert_int_equal(rootro("flint.rootro=y"), 1);
+	assert_int_equal(rootro("flint.rootro=yes"), 1);
+	assert_int_equal(rootro("flint.rootro=on"), 1);
+	assert_int_equal(rootro("flint.rootro=true"), 1);
+	assert_int_equal(rootro("flint.rootro=\"1\""), 1);
+	assert_int_equal(rootro(""), 0);
+	assert_int_equal(rootro("quiet ro"), 0);
+	assert_int_equal(rootro("flint.rootro=0"), 0);
+	assert_int_equal(rootro("flint.rootro=n"), 0);
+	assert_int_equal(rootro("flint.rootro=no"), 0);
+	assert_int_equal(rootro("flint.rootro=off"), 0);
+	assert_int_equal(rootro("flint.rootro=false"), 0);
+	/* The last one wins, as for any kernel parameter. */
+	assert_int_equal(rootro("flint.rootro=1 flint.rootro=0"), 0);
+	assert_int_equal(rootro("flint.rootro=0 flint.rootro=1"), 1);
+	/* Only the whole name, only before "--". */
+	assert_int_equal(rootro("xflint.rootro=1 flint.rootrox=1 flint.root=1"), 0);
+	assert_int_equal(rootro("init_args=\"flint.rootro=1\""), 0);
+	assert_int_equal(rootro("quiet -- flint.rootro=1"), 0);
+	/* Unreadable values are -1: flint-init takes them as read-only. */
+	static const char *const bad[] = { "flint.rootro=2",   "flint.rootro=YES", "flint.rootro=01",
+					   "flint.rootro=1x",  "flint.rootro=-1",  "flint.rootro=\"1 \"",
+					   "flint.rootro=ro",  "flint.rootro=yess" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (rootro(bad[i]) != -1)
+			fail_msg("%s: %d, expected -1", bad[i], rootro(bad[i]));
+}
+
+static void test_bool_value(void **state)
+{
+	struct cmdline_value missing = { NULL, 0, false };
+	struct cmdline_value one = { "1 trailing", 1, true };
+	struct cmdline_value nul = { "1\0", 2, true };
+
+	(void)state;
+	assert_int_equal(cmdline_bool(missing), 0);
+	assert_int_equal(cmdline_bool(one), 1); /* the length counts, not the NUL */
+	assert_int_equal(cmdline_bool(nul), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +436,8 @@ int main(void)
 		cmocka_unit_test(test_value_copy),
 		cmocka_unit_test(test_parse_net),
 		cmocka_unit_test(test_parse_net_bad),
+		cmocka_unit_test(test_bool_rootro),
+		cmocka_unit_test(test_bool_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

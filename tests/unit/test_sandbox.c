@@ -24,7 +24,8 @@
 enum probe { PROBE_NONE, PROBE_SOCKET, PROBE_EXECVE, PROBE_OPENAT, PROBE_MMAP_EXEC, PROBE_IOCTL,
 	     PROBE_VSOCK_SOCKET, PROBE_UNIX_BLOCKING, PROBE_UNLINKAT_DIR, PROBE_NET_TCP,
 	     PROBE_NET_RAW, PROBE_NET_PACKET, PROBE_NET_SOCKOPT, PROBE_NET_FIONREAD, PROBE_WRITEV,
-	     PROBE_TUN_OFFLOAD, PROBE_TUN_SETIFF };
+	     PROBE_TUN_OFFLOAD, PROBE_TUN_SETIFF, PROBE_ACCEPT4,
+	     PROBE_EPOLL_CTL, PROBE_UNLINKAT_FILE, PROBE_CONNECT, PROBE_SENDMSG };
 
 /* Enter the sandbox in a child, write a byte (allowed), then try the probe. Returns wait status. */
 static int run_child_with(enum probe probe, unsigned extras, int *wrote)
@@ -102,6 +103,25 @@ static int run_child_with(enum probe probe, unsigned extras, int *wrote)
 			break;
 		case PROBE_TUN_SETIFF:
 			syscall(SYS_ioctl, 0, TUNSETIFF, 0);
+			break;
+		/* Allowed calls on a bad fd fail with EBADF; forbidden ones never return. */
+		case PROBE_ACCEPT4:
+			if (syscall(SYS_accept4, -1, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) >= 0)
+				_exit(102);
+			break;
+		case PROBE_EPOLL_CTL:
+			if (syscall(SYS_epoll_ctl, -1, 1 /* EPOLL_CTL_ADD */, -1, NULL) >= 0)
+				_exit(102);
+			break;
+		case PROBE_UNLINKAT_FILE:
+			if (syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent-flint", 0) >= 0)
+				_exit(102);
+			break;
+		case PROBE_CONNECT:
+			syscall(SYS_connect, -1, NULL, 0);
+			break;
+		case PROBE_SENDMSG:
+			syscall(SYS_sendmsg, -1, NULL, 0);
 			break;
 		case PROBE_NONE:
 			break;
@@ -236,6 +256,35 @@ static void test_net_tap_calls(void **state)
 	expect_exit7_with(PROBE_TUN_OFFLOAD, SANDBOX_NET_TAP);
 }
 
+/*
+ * With the control socket: accepting, the event loop's epoll_ctl, unlinking a file; nothing
+ * else of the vsock group (no socket, connect, sendmsg), and none of it without the flag.
+ */
+static void test_control_calls(void **state)
+{
+	(void)state;
+	expect_exit7_with(PROBE_ACCEPT4, SANDBOX_CONTROL);
+	expect_exit7_with(PROBE_EPOLL_CTL, SANDBOX_CONTROL);
+	expect_exit7_with(PROBE_UNLINKAT_FILE, SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_UNLINKAT_DIR, SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_VSOCK_SOCKET, SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_CONNECT, SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_SENDMSG, SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_EXECVE, SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_OPENAT, SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_SOCKET, SANDBOX_CONTROL);
+	expect_sigsys(PROBE_ACCEPT4);
+	expect_sigsys(PROBE_EPOLL_CTL);
+	expect_sigsys(PROBE_UNLINKAT_FILE);
+	/* Both groups together (a VM with --vsock and --control): the rules merge. */
+	expect_exit7_with(PROBE_ACCEPT4, SANDBOX_VSOCK | SANDBOX_CONTROL);
+	expect_exit7_with(PROBE_VSOCK_SOCKET, SANDBOX_VSOCK | SANDBOX_CONTROL);
+	expect_exit7_with(PROBE_UNLINKAT_FILE, SANDBOX_VSOCK | SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_UNLINKAT_DIR, SANDBOX_VSOCK | SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_UNIX_BLOCKING, SANDBOX_VSOCK | SANDBOX_CONTROL);
+	expect_sigsys_with(PROBE_EXECVE, SANDBOX_VSOCK | SANDBOX_CONTROL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,7 +292,7 @@ int main(void)
 		cmocka_unit_test(test_execve_dies),        cmocka_unit_test(test_openat_dies),
 		cmocka_unit_test(test_exec_mapping_dies),  cmocka_unit_test(test_other_ioctl_dies),
 		cmocka_unit_test(test_vsock_calls),	   cmocka_unit_test(test_net_user_calls),
-		cmocka_unit_test(test_net_tap_calls),
+		cmocka_unit_test(test_net_tap_calls),	   cmocka_unit_test(test_control_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
