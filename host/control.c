@@ -182,15 +182,35 @@ static bool control_uint(struct control_json *j, int64_t *v)
 
 int control_parse_status(const char *line, struct control_status *st)
 {
-	static const char *const names[] = {"pid",     "uptime_ms", "vcpus",
-					    "mem_mib", "cid",	    "boot_ms"};
-	int64_t *fields[] = {&st->pid,	   &st->uptime_ms, &st->vcpus,
-			     &st->mem_mib, &st->cid,	   &st->boot_ms};
-	const unsigned nf = sizeof(names) / sizeof(names[0]);
-	unsigned seen = 0; /* bit i: names[i]; bit nf: state; bit nf + 1: ok */
+	/* The integers: the first NREQ are required, those from NNULL on may be null. */
+	const struct {
+		const char *name;
+		int64_t *v;
+	} ints[] = {
+	    {"pid", &st->pid},
+	    {"uptime_ms", &st->uptime_ms},
+	    {"vcpus", &st->vcpus},
+	    {"mem_mib", &st->mem_mib},
+	    {"cid", &st->cid},
+	    {"boot_ms", &st->boot_ms},
+	    {"net_rx_packets", &st->net_rx_packets},
+	    {"net_rx_bytes", &st->net_rx_bytes},
+	    {"net_tx_packets", &st->net_tx_packets},
+	    {"net_tx_bytes", &st->net_tx_bytes},
+	    {"net_rx_dropped", &st->net_rx_dropped},
+	    {"net_tx_dropped", &st->net_tx_dropped},
+	    {"net_denied", &st->net_denied},
+	};
+	enum { NREQ = 6, NNULL = 4 };
+	const unsigned nf = sizeof(ints) / sizeof(ints[0]);
+	/* bit i: ints[i]; bit nf: state; bit nf + 1: ok; bit nf + 2: net_last_denied */
+	const uint32_t required = ((1u << NREQ) - 1) | 1u << nf | 1u << (nf + 1);
+	uint32_t seen = 0;
 	struct control_json j = {line};
 
 	memset(st, 0, sizeof(*st));
+	for (unsigned i = NREQ; i < nf; i++)
+		*ints[i].v = -1; /* missing: an older flint-vmm */
 	if (!control_lit(&j, "{"))
 		return -EPROTO;
 	for (bool first = true; !control_lit(&j, "}"); first = false) {
@@ -200,20 +220,17 @@ int control_parse_status(const char *line, struct control_status *st)
 		    !control_lit(&j, ":"))
 			return -EPROTO;
 		unsigned i;
-		for (i = 0; i < nf && strcmp(key, names[i]) != 0; i++)
+		for (i = 0; i < nf && strcmp(key, ints[i].name) != 0; i++)
 			;
-		unsigned bit = i < nf			   ? i
-			       : strcmp(key, "state") == 0 ? nf
-			       : strcmp(key, "ok") == 0	   ? nf + 1
-							   : 32; /* unknown: skipped */
+		unsigned bit = i < nf				     ? i
+			       : strcmp(key, "state") == 0	     ? nf
+			       : strcmp(key, "ok") == 0		     ? nf + 1
+			       : strcmp(key, "net_last_denied") == 0 ? nf + 2
+								     : 32; /* unknown: skipped */
 		if (bit < 32 && (seen & (1u << bit)))
 			return -EPROTO; /* a duplicate key */
 		if (bit < nf) {
-			if (!control_uint(&j, fields[i]))
-				return -EPROTO;
-			/* Only cid and boot_ms may be null. */
-			if (*fields[i] < 0 && strcmp(key, "cid") != 0 &&
-			    strcmp(key, "boot_ms") != 0)
+			if (!control_uint(&j, ints[i].v) || (*ints[i].v < 0 && i < NNULL))
 				return -EPROTO;
 		} else if (bit == nf) {
 			if (!control_str(&j, st->state, sizeof(st->state)))
@@ -221,6 +238,10 @@ int control_parse_status(const char *line, struct control_status *st)
 		} else if (bit == nf + 1) {
 			if (!control_lit(&j, "true"))
 				return -EPROTO; /* "ok":false, or not a boolean */
+		} else if (bit == nf + 2) {
+			if (!control_lit(&j, "null") &&
+			    !control_str(&j, st->net_last_denied, sizeof(st->net_last_denied)))
+				return -EPROTO;
 		} else {
 			/* An unknown key: skip a value of the kinds above, refuse anything else. */
 			bool ok = *j.p == '"'	? control_str(&j, sval, sizeof(sval))
@@ -233,14 +254,14 @@ int control_parse_status(const char *line, struct control_status *st)
 		if (bit < 32)
 			seen |= 1u << bit;
 	}
-	if (*j.p != '\0' || seen != (1u << (nf + 2)) - 1)
+	if (*j.p != '\0' || (seen & required) != required)
 		return -EPROTO;
 	return 0;
 }
 
 int control_status(const char *path, struct control_status *st, int timeout_ms)
 {
-	char reply[512];
+	char reply[1024]; /* flint-vmm's longest reply is 560 bytes (CONTROL_REPLY_MAX there) */
 	int r = control_request(path, "status", reply, sizeof(reply), timeout_ms);
 	if (r < 0)
 		return r;

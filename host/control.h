@@ -5,7 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONTROL_CMD_MAX 256u /* a command's bytes, as flint-vmm accepts them */
+#define CONTROL_CMD_MAX	   256u /* a command's bytes, as flint-vmm accepts them */
+#define CONTROL_DENIED_MAX 96u	/* net_last_denied's bytes, its NUL included, as flint-vmm sends */
 
 /*
  * Connect to the control socket at path, send cmd (one line, no '\n' in it) and read the one
@@ -26,12 +27,20 @@ struct control_status {
 	int64_t mem_mib;
 	int64_t cid;	 /* -1: the VM has no vsock device */
 	int64_t boot_ms; /* flint-vmm's start to the guest's READY; -1: not ready yet */
+	/* The network device's counters; -1: the VM has no --net (or flint-vmm predates them). */
+	int64_t net_rx_packets, net_rx_bytes; /* to the guest */
+	int64_t net_tx_packets, net_tx_bytes; /* from the guest */
+	int64_t net_rx_dropped, net_tx_dropped;
+	int64_t net_denied; /* connections and packets the egress policy refused */
+	/* The latest of them, e.g. "tcp 192.168.1.5:443 (private range)"; "": none, or no --net. */
+	char net_last_denied[CONTROL_DENIED_MAX];
 };
 
 /*
  * Parse a `status` reply line: one flat JSON object, keys as documented, values unsigned
  * integers, null, true/false or strings without escapes; unknown keys of those kinds are
- * skipped. 0, or -EPROTO for anything else (including "ok":false or a missing field).
+ * skipped. The net_ keys may be missing (an older flint-vmm): -1 and "". 0, or -EPROTO for
+ * anything else (including "ok":false, a missing field, or a net_last_denied too long).
  */
 int control_parse_status(const char *line, struct control_status *st);
 

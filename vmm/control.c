@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,47 +43,101 @@ static const char *control_num(char *buf, size_t cap, int64_t v)
 	return buf;
 }
 
+/*
+ * len bytes of src into dst as a JSON string's contents that need no escapes, and put no
+ * control bytes in a log or terminal: every byte outside printable ASCII, '"' and '\\' become
+ * '?'. dst has room for len + 1.
+ */
+static void control_quote(char *dst, const char *src, size_t len)
+{
+	for (size_t k = 0; k < len; k++) {
+		unsigned char ch = (unsigned char)src[k];
+		dst[k] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '?';
+	}
+	dst[len] = '\0';
+}
+
+/* A reply built in pieces; a piece that does not fit leaves len >= cap, which is a bug. */
+struct control_out {
+	char *p;
+	size_t cap, len;
+};
+
+static void control_put(struct control_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void control_put(struct control_out *o, const char *fmt, ...)
+{
+	if (o->len >= o->cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	BUG_ON(n < 0);
+	o->len += (size_t)n;
+}
+
+/* The network's keys of a status reply: all null without a network device. */
+static void control_put_net(struct control_out *o, const struct control_info *info)
+{
+	static const char *const names[] = {"net_rx_packets", "net_rx_bytes",	"net_tx_packets",
+					    "net_tx_bytes",   "net_rx_dropped", "net_tx_dropped",
+					    "net_denied"};
+	const uint64_t v[] = {info->net_rx_packets, info->net_rx_bytes,	  info->net_tx_packets,
+			      info->net_tx_bytes,   info->net_rx_dropped, info->net_tx_dropped,
+			      info->net_denied};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (info->has_net)
+			control_put(o, ",\"%s\":%" PRIu64, names[i], v[i]);
+		else
+			control_put(o, ",\"%s\":null", names[i]);
+	size_t len = strnlen(info->net_last_denied, sizeof(info->net_last_denied) - 1);
+	if (!info->has_net || len == 0) {
+		control_put(o, ",\"net_last_denied\":null");
+		return;
+	}
+	char text[CONTROL_DENIED_MAX];
+	control_quote(text, info->net_last_denied, len);
+	control_put(o, ",\"net_last_denied\":\"%s\"", text);
+}
+
 size_t control_reply(enum control_cmd cmd, const char *line, size_t len,
 		     const struct control_info *info, char *out, size_t cap)
 {
-	int n;
+	struct control_out o = {out, cap, 0};
 	switch (cmd) {
 	case CONTROL_PING:
 	case CONTROL_STOP:
-		n = snprintf(out, cap, "{\"ok\":true}\n");
+		control_put(&o, "{\"ok\":true}\n");
 		break;
 	case CONTROL_STATUS: {
 		char cid[24], boot[24];
-		n = snprintf(out, cap,
-			     "{\"ok\":true,\"state\":\"running\",\"pid\":%ld,\"uptime_ms\":%" PRIu64
-			     ",\"vcpus\":%u,\"mem_mib\":%" PRIu64 ",\"cid\":%s,\"boot_ms\":%s}\n",
-			     (long)info->pid, info->uptime_ms, info->vcpus, info->mem_mib,
-			     control_num(cid, sizeof(cid), info->cid),
-			     control_num(boot, sizeof(boot), info->boot_ms));
+		control_put(&o,
+			    "{\"ok\":true,\"state\":\"running\",\"pid\":%ld,\"uptime_ms\":%" PRIu64
+			    ",\"vcpus\":%u,\"mem_mib\":%" PRIu64 ",\"cid\":%s,\"boot_ms\":%s",
+			    (long)info->pid, info->uptime_ms, info->vcpus, info->mem_mib,
+			    control_num(cid, sizeof(cid), info->cid),
+			    control_num(boot, sizeof(boot), info->boot_ms));
+		control_put_net(&o, info);
+		control_put(&o, "}\n");
 		break;
 	}
 	case CONTROL_UNKNOWN:
 	default: {
-		/* Quoted back safely: no escapes needed, no control bytes reach a log or terminal.
-		 */
 		char echo[CONTROL_ECHO_MAX + 4];
-		size_t k = 0;
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
-		for (; k < len && k < CONTROL_ECHO_MAX; k++) {
-			unsigned char ch = (unsigned char)line[k];
-			echo[k] =
-			    ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '?';
-		}
+		size_t k = len < CONTROL_ECHO_MAX ? len : CONTROL_ECHO_MAX;
+		control_quote(echo, line, k);
 		if (len > CONTROL_ECHO_MAX)
-			memcpy(echo + k, "...", 3), k += 3;
-		echo[k] = '\0';
-		n = snprintf(out, cap, "{\"ok\":false,\"error\":\"unknown command '%s'\"}\n", echo);
+			memcpy(echo + k, "...", 4);
+		control_put(&o, "{\"ok\":false,\"error\":\"unknown command '%s'\"}\n", echo);
 		break;
 	}
 	}
-	BUG_ON(n < 0 || (size_t)n >= cap);
-	return (size_t)n;
+	BUG_ON(o.len >= cap);
+	return o.len;
 }
 
 size_t control_reply_too_long(char *out, size_t cap)

@@ -11,9 +11,10 @@
 
 #define CONTROL_LINE_MAX    256u /* a command line's bytes before its '\n' */
 #define CONTROL_CLIENTS_MAX 8u	 /* clients served at once; more are accepted and closed */
-#define CONTROL_REPLY_MAX   256u /* the longest reply line, '\n' included */
+#define CONTROL_REPLY_MAX   640u /* the longest reply line (status: 560 bytes), '\n' included */
 #define CONTROL_ECHO_MAX    32u	 /* bytes of an unknown command quoted back */
 #define CONTROL_PATH_MAX    107u /* sun_path (108) less its NUL */
+#define CONTROL_DENIED_MAX  96u	 /* net_last_denied's bytes, its NUL included */
 
 /* ---- the pure part: parsing a line and formatting its reply (unit-tested) ------------------ */
 
@@ -27,6 +28,13 @@ struct control_info {
 	uint64_t mem_mib;
 	int64_t cid;	 /* -1: no vsock device (null) */
 	int64_t boot_ms; /* flint-vmm start to the guest's READY event; -1: not yet (null) */
+	bool has_net;	 /* false: no network device, every net_ key is null */
+	uint64_t net_rx_packets, net_rx_bytes, net_tx_packets, net_tx_bytes;
+	uint64_t net_rx_dropped, net_tx_dropped, net_denied;
+	/* The latest denial by the egress policy; "" (null): none. Sent like an unknown command
+	 * is quoted back (printable ASCII, others, '"' and '\\' as '?'), up to its NUL and at most
+	 * CONTROL_DENIED_MAX - 1 bytes. */
+	char net_last_denied[CONTROL_DENIED_MAX];
 };
 
 /* One line without its '\n' (a trailing '\r' is ignored). Exact, case-sensitive names. */

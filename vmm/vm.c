@@ -391,7 +391,22 @@ static void control_info(void *ctx, struct control_info *info)
 		.mem_mib = vm->cfg.mem_mib,
 		.cid = vm->has_vsock ? (int64_t)vm->cfg.vsock_cid : -1,
 		.boot_ms = __atomic_load_n(&vm->ready_ms, __ATOMIC_ACQUIRE),
+		.has_net = vm->has_net,
 	};
+	if (!vm->has_net)
+		return;
+	struct net_stats st;
+	virtio_net_stats(&vm->net, &st);
+	info->net_rx_packets = st.rx_packets;
+	info->net_rx_bytes = st.rx_bytes;
+	info->net_tx_packets = st.tx_packets;
+	info->net_tx_bytes = st.tx_bytes;
+	info->net_rx_dropped = st.rx_dropped;
+	info->net_tx_dropped = st.tx_dropped;
+	info->net_denied = st.denied;
+	_Static_assert(sizeof(info->net_last_denied) == sizeof(st.last_denied),
+		       "the control socket reports the whole denial text");
+	memcpy(info->net_last_denied, st.last_denied, sizeof(st.last_denied));
 }
 
 /* `stop` ends the VM exactly as the guest's power-off does. */

@@ -3,7 +3,8 @@
 #  1. one VM on --net user: eth0 from flint.net=, TCP and UDP to servers on the host's loopback
 #     through 10.0.2.2 (host-access=on), DNS through the forwarder to a resolver this test runs,
 #     a forwarded port answered from the guest, a refused connect to a special-range address
-#     that fails fast and is reported, a ping to the gateway; poweroff ends flint-vmm with 0.
+#     that fails fast and is reported (stderr, and the control socket's status), a ping to the
+#     gateway; poweroff ends flint-vmm with 0.
 #  2. one VM on a tap in a private network namespace: pings and TCP both ways, a bulk transfer.
 # Every server and every packet stays on this machine. Two boots; on PVM hosts each takes
 # 40-90 s, more while other VMs share the host.
@@ -15,6 +16,7 @@ KERNEL=build/guest/vmlinux
 IMAGE=build/images/base.ext4
 READY=build/tests/agent-host
 EXEC=build/tests/agent-exec
+CTL=build/tests/control-client
 PEER=tests/e2e/net-peer.py
 BOOT_TIMEOUT=${FLINT_BOOT_TIMEOUT:-900}
 STEP=300 # seconds any one guest command may take
@@ -142,7 +144,7 @@ if ! kvm_usable; then
 	finish
 	exit
 fi
-for f in "$VMM" "$KERNEL" "$IMAGE" "$READY" "$EXEC"; do
+for f in "$VMM" "$KERNEL" "$IMAGE" "$READY" "$EXEC" "$CTL"; do
 	[ -e "$f" ] || { bad "missing $f (run make test)"; finish; exit 1; }
 done
 tmp=$(mktemp -d)
@@ -160,7 +162,8 @@ peer dns dns 127.0.0.1 "$dport" dns.flint.test=198.51.100.7 udp.flint.test=203.0
 hostip=$(ip -4 -o addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')
 peer count count 0.0.0.0 "$xport" "$tmp/count.txt" || { finish; exit 1; }
 
-boot user --net "user,host-access=on,dns=127.0.0.1:$dport,hostfwd=tcp:127.0.0.1:$fport-:80"
+boot user --control "$tmp/user.ctl" \
+	--net "user,host-access=on,dns=127.0.0.1:$dport,hostfwd=tcp:127.0.0.1:$fport-:80"
 
 in_vm user 'ip -4 addr show eth0; cat /sys/class/net/eth0/mtu /sys/class/net/eth0/address; ip route; cat /etc/resolv.conf'
 check "user: eth0 is 10.0.2.15/24" has "inet 10\.0\.2\.15/24"
@@ -195,9 +198,21 @@ if [ -n "$hostip" ] && grep -qE "^(10|127|169\.254|172\.(1[6-9]|2[0-9]|3[01])|19
 	check "user: ... reported on flint-vmm's stderr" \
 		grep -qE "^flint-vmm: net: denied tcp $hostip:$xport \((special|private) range\)$" "$tmp/user.vmm.err"
 	check "user: ... and nothing reached $hostip:$xport" [ ! -s "$tmp/count.txt" ]
+	ctl=$("$CTL" "$tmp/user.ctl" status)
+	denied=$(sed -n 's/.*"net_denied":\([0-9]*\),.*/\1/p' <<<"$ctl")
+	check "user: ... counted in the control socket's status (net_denied ${denied:-?})" \
+		[ "${denied:-0}" -ge 1 ]
+	check "user: ... and named there ($(grep -o '"net_last_denied":[^}]*' <<<"$ctl"))" \
+		grep -qE "\"net_last_denied\":\"tcp $hostip:$xport \((special|private) range\)\"" <<<"$ctl"
 else
 	skip "user: refused connect: this host has no private or special-range address (${hostip:-none})"
 fi
+
+ctl=$("$CTL" "$tmp/user.ctl" status)
+rx=$(sed -n 's/.*"net_rx_packets":\([0-9]*\),.*/\1/p' <<<"$ctl")
+tx=$(sed -n 's/.*"net_tx_packets":\([0-9]*\),.*/\1/p' <<<"$ctl")
+check "user: the control socket counts the traffic (${rx:-?} packets in, ${tx:-?} out)" \
+	[ "${rx:-0}" -gt 0 -a "${tx:-0}" -gt 0 ]
 
 "$EXEC" "$tmp/user.sock" -- poweroff >/dev/null 2>&1
 wait "$vmm_pid"

@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 		return cmd_clients((unsigned)atoi(argv[2]), argv[3]);
 	if (argc < 3 || argc > 4 || argv[1][0] == '-')
 		return usage();
-	char reply[512];
+	char reply[1024]; /* the longest status line is 560 bytes */
 	int r = control_request(argv[1], argv[2], reply, sizeof(reply),
 				argc == 4 ? atoi(argv[3]) : TIMEOUT_MS);
 	if (r < 0) {

@@ -59,6 +59,10 @@ wait_exit() {
 	return 124
 }
 
+# The network keys of a VM without --net, as a regular expression.
+NET_NULL=',"net_rx_packets":null,"net_rx_bytes":null,"net_tx_packets":null,"net_tx_bytes":null'
+NET_NULL+=',"net_rx_dropped":null,"net_tx_dropped":null,"net_denied":null,"net_last_denied":null'
+
 no_sanitizer_report() { ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$1"; }
 
 # ---- one VM for the protocol: 2 vCPUs, 64 MiB, a vsock device with CID 7 ----------------------
@@ -72,8 +76,9 @@ if start vm --cpus 2 --mem 64 --vsock "$T/vsock.sock" --cid 7; then
 
 	out=$("$CLIENT" "$S" status)
 	check "status: raw reply is the documented object ($out)" grep -qE \
-		'^\{"ok":true,"state":"running","pid":[0-9]+,"uptime_ms":[0-9]+,"vcpus":2,"mem_mib":64,"cid":7,"boot_ms":[0-9]+\}$' \
+		'^\{"ok":true,"state":"running","pid":[0-9]+,"uptime_ms":[0-9]+,"vcpus":2,"mem_mib":64,"cid":7,"boot_ms":[0-9]+'"$NET_NULL"'\}$' \
 		<<<"$out"
+	check "status: without --net, \"net_denied\":null" grep -q '"net_denied":null,' <<<"$out"
 	out=$("$CLIENT" --status "$S")
 	check "status parsed: running, its pid, 2 vCPUs, 64 MiB, CID 7, booted ($out)" grep -qE \
 		"^state=running pid=$pid uptime_ms=[0-9]+ vcpus=2 mem_mib=64 cid=7 boot_ms=[0-9]+$" <<<"$out"
@@ -121,7 +126,7 @@ fi
 if start early --cmdline-extra ready=0; then
 	out=$("$CLIENT" "$T/early.sock" status)
 	check "before READY boot_ms is null, without --vsock cid is null ($out)" \
-		grep -q '"cid":null,"boot_ms":null}$' <<<"$out"
+		grep -q '"cid":null,"boot_ms":null,' <<<"$out"
 	out=$("$CLIENT" --status "$T/early.sock")
 	check "the parser gives -1 for both nulls ($out)" grep -q 'cid=-1 boot_ms=-1$' <<<"$out"
 	kill -TERM "$pid"
@@ -131,6 +136,23 @@ if start early --cmdline-extra ready=0; then
 		[ "$rc" = 143 -a ! -e "$T/early.sock" ]
 else
 	bad "flint-vmm (ready=0) did not create its control socket: $(tail -3 "$T/early.err")"
+fi
+
+# ---- with --net user: the device's counters, no denial yet (the idle guest drives no NIC) ------
+if start net --net user,dns=127.0.0.1:9; then
+	out=$("$CLIENT" "$T/net.sock" status)
+	check "with --net the counters are numbers, net_last_denied null until a denial ($out)" grep -qE \
+		'"boot_ms":([0-9]+|null),"net_rx_packets":0,"net_rx_bytes":0,"net_tx_packets":0,"net_tx_bytes":0,"net_rx_dropped":0,"net_tx_dropped":0,"net_denied":0,"net_last_denied":null\}$' \
+		<<<"$out"
+	out=$("$CLIENT" --status "$T/net.sock")
+	check "  and the parser still reads it ($out)" grep -q '^state=running ' <<<"$out"
+	"$CLIENT" "$T/net.sock" stop >/dev/null
+	wait_exit "$pid"
+	rc=$?
+	check "  stop: flint-vmm exits 0 (got $rc)" [ "$rc" = 0 ]
+	check "  no sanitizer report" no_sanitizer_report "$T/net.err"
+else
+	bad "flint-vmm --net user did not create its control socket: $(tail -3 "$T/net.err")"
 fi
 
 # ---- stale, live and wrong things at PATH ---------------------------------------------------

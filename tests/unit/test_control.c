@@ -67,6 +67,11 @@ static void test_reply_ok(void **state)
 	assert_string_equal(reply_str(CONTROL_STOP, "stop", 4, NULL), "{\"ok\":true}\n");
 }
 
+#define NET_NULLS                                                                                  \
+	",\"net_rx_packets\":null,\"net_rx_bytes\":null,\"net_tx_packets\":null,\"net_tx_bytes\":" \
+	"null,\"net_rx_dropped\":null,\"net_tx_dropped\":null,\"net_denied\":null,\"net_last_"     \
+	"denied\":null}\n"
+
 static void test_reply_status(void **state)
 {
 	(void)state;
@@ -74,12 +79,17 @@ static void test_reply_status(void **state)
 	    .pid = 4242, .uptime_ms = 1500, .vcpus = 2, .mem_mib = 256, .cid = 3, .boot_ms = 812};
 	assert_string_equal(reply_str(CONTROL_STATUS, "status", 6, &info),
 			    "{\"ok\":true,\"state\":\"running\",\"pid\":4242,\"uptime_ms\":1500,"
-			    "\"vcpus\":2,\"mem_mib\":256,\"cid\":3,\"boot_ms\":812}\n");
+			    "\"vcpus\":2,\"mem_mib\":256,\"cid\":3,\"boot_ms\":812" NET_NULLS);
 	info.cid = -1;
 	info.boot_ms = -1;
 	assert_string_equal(reply_str(CONTROL_STATUS, "status", 6, &info),
 			    "{\"ok\":true,\"state\":\"running\",\"pid\":4242,\"uptime_ms\":1500,"
-			    "\"vcpus\":2,\"mem_mib\":256,\"cid\":null,\"boot_ms\":null}\n");
+			    "\"vcpus\":2,\"mem_mib\":256,\"cid\":null,\"boot_ms\":null" NET_NULLS);
+	/* Without a network device the counters and the text are null whatever they hold. */
+	info.net_denied = 5;
+	strcpy(info.net_last_denied, "tcp 10.0.0.1:22 (private range)");
+	reply_str(CONTROL_STATUS, "status", 6, &info);
+	assert_non_null(strstr(out, NET_NULLS));
 	/* The largest values still fit a reply. */
 	info = (struct control_info){.pid = 2147483647,
 				     .uptime_ms = UINT64_MAX,
@@ -89,7 +99,86 @@ static void test_reply_status(void **state)
 				     .boot_ms = INT64_MAX};
 	reply_str(CONTROL_STATUS, "status", 6, &info);
 	assert_non_null(strstr(out, "\"uptime_ms\":18446744073709551615,"));
-	assert_non_null(strstr(out, "\"boot_ms\":9223372036854775807}"));
+	assert_non_null(strstr(out, "\"boot_ms\":9223372036854775807,"));
+}
+
+/* With a network device: its counters, and the latest denial as a string or null. */
+static void test_reply_status_net(void **state)
+{
+	(void)state;
+	struct control_info info = {.pid = 4242,
+				    .uptime_ms = 1500,
+				    .vcpus = 2,
+				    .mem_mib = 256,
+				    .cid = 3,
+				    .boot_ms = 812,
+				    .has_net = true,
+				    .net_rx_packets = 10,
+				    .net_rx_bytes = 2048,
+				    .net_tx_packets = 12,
+				    .net_tx_bytes = 1900,
+				    .net_rx_dropped = 1,
+				    .net_tx_dropped = 2,
+				    .net_denied = 3};
+	strcpy(info.net_last_denied, "tcp 192.168.1.5:80 (private range)");
+	assert_string_equal(
+	    reply_str(CONTROL_STATUS, "status", 6, &info),
+	    "{\"ok\":true,\"state\":\"running\",\"pid\":4242,\"uptime_ms\":1500,\"vcpus\":2,"
+	    "\"mem_mib\":256,\"cid\":3,\"boot_ms\":812,\"net_rx_packets\":10,\"net_rx_bytes\":2048,"
+	    "\"net_tx_packets\":12,\"net_tx_bytes\":1900,\"net_rx_dropped\":1,\"net_tx_dropped\":2,"
+	    "\"net_denied\":3,\"net_last_denied\":\"tcp 192.168.1.5:80 (private range)\"}\n");
+	/* No denial yet (or a tap): zero and null. */
+	info.net_denied = 0;
+	info.net_last_denied[0] = '\0';
+	reply_str(CONTROL_STATUS, "status", 6, &info);
+	assert_non_null(strstr(out, ",\"net_denied\":0,\"net_last_denied\":null}\n"));
+}
+
+/* Whatever the text holds, the reply is one line of JSON with a string that needs no escapes. */
+static void test_reply_status_hostile_text(void **state)
+{
+	(void)state;
+	struct control_info info = {
+	    .pid = 1, .vcpus = 1, .cid = -1, .boot_ms = -1, .has_net = true};
+	static const char evil[] = "a\"b\\c\x01\x1b[2J\x7f\xff\n\r\tz\"}";
+	memcpy(info.net_last_denied, evil, sizeof(evil));
+	reply_str(CONTROL_STATUS, "status", 6, &info);
+	assert_non_null(strstr(out, ",\"net_last_denied\":\"a?b?c??[2J?????z?}\"}\n"));
+	/* A NUL ends it. */
+	memcpy(info.net_last_denied, "ab\0cd", 6);
+	reply_str(CONTROL_STATUS, "status", 6, &info);
+	assert_non_null(strstr(out, ",\"net_last_denied\":\"ab\"}\n"));
+	/* No NUL at all: cut to CONTROL_DENIED_MAX - 1 bytes, never read past the array. */
+	memset(info.net_last_denied, 'q', sizeof(info.net_last_denied));
+	reply_str(CONTROL_STATUS, "status", 6, &info);
+	char want[CONTROL_DENIED_MAX + 32];
+	snprintf(want, sizeof(want), ",\"net_last_denied\":\"%.*s\"}\n",
+		 (int)CONTROL_DENIED_MAX - 1, info.net_last_denied);
+	assert_non_null(strstr(out, want));
+}
+
+/* The longest status reply there can be fits CONTROL_REPLY_MAX, and a client's buffer. */
+static void test_reply_status_longest(void **state)
+{
+	(void)state;
+	struct control_info info = {.pid = 2147483647,
+				    .uptime_ms = UINT64_MAX,
+				    .vcpus = UINT32_MAX,
+				    .mem_mib = UINT64_MAX,
+				    .cid = INT64_MAX,
+				    .boot_ms = INT64_MAX,
+				    .has_net = true,
+				    .net_rx_packets = UINT64_MAX,
+				    .net_rx_bytes = UINT64_MAX,
+				    .net_tx_packets = UINT64_MAX,
+				    .net_tx_bytes = UINT64_MAX,
+				    .net_rx_dropped = UINT64_MAX,
+				    .net_tx_dropped = UINT64_MAX,
+				    .net_denied = UINT64_MAX};
+	memset(info.net_last_denied, '"', sizeof(info.net_last_denied));
+	reply_str(CONTROL_STATUS, "status", 6, &info);
+	assert_int_equal(strlen(out), 560); /* the figure in control.h and host/control.c */
+	assert_non_null(strstr(out, "\"net_denied\":18446744073709551615,"));
 }
 
 static void test_reply_unknown(void **state)
@@ -231,7 +320,7 @@ static void test_socket_lines_and_stop(void **state)
 	    fx_read_all(fd, buf, sizeof(buf)),
 	    "{\"ok\":true}\n"
 	    "{\"ok\":true,\"state\":\"running\",\"pid\":7,\"uptime_ms\":9,\"vcpus\":1,"
-	    "\"mem_mib\":32,\"cid\":null,\"boot_ms\":null}\n"
+	    "\"mem_mib\":32,\"cid\":null,\"boot_ms\":null" NET_NULLS
 	    "{\"ok\":false,\"error\":\"unknown command 'frob'\"}\n"
 	    "{\"ok\":true}\n");
 	close(fd);
@@ -365,6 +454,9 @@ int main(void)
 	    cmocka_unit_test(test_parse),
 	    cmocka_unit_test(test_reply_ok),
 	    cmocka_unit_test(test_reply_status),
+	    cmocka_unit_test(test_reply_status_net),
+	    cmocka_unit_test(test_reply_status_hostile_text),
+	    cmocka_unit_test(test_reply_status_longest),
 	    cmocka_unit_test(test_reply_unknown),
 	    cmocka_unit_test(test_reply_too_long),
 	    cmocka_unit_test_setup_teardown(test_socket_mode_and_removal, setup, teardown),

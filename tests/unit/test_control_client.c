@@ -34,6 +34,15 @@ static void test_parse_good(void **state)
 	assert_int_equal(st.mem_mib, 256);
 	assert_int_equal(st.cid, 3);
 	assert_int_equal(st.boot_ms, 812);
+	/* No net_ keys (a flint-vmm from before them): -1 and "". */
+	assert_int_equal(st.net_rx_packets, -1);
+	assert_int_equal(st.net_rx_bytes, -1);
+	assert_int_equal(st.net_tx_packets, -1);
+	assert_int_equal(st.net_tx_bytes, -1);
+	assert_int_equal(st.net_rx_dropped, -1);
+	assert_int_equal(st.net_tx_dropped, -1);
+	assert_int_equal(st.net_denied, -1);
+	assert_string_equal(st.net_last_denied, "");
 
 	assert_int_equal(control_parse_status("{\"ok\":true,\"state\":\"running\",\"pid\":1,"
 					      "\"uptime_ms\":0,\"vcpus\":1,\"mem_mib\":32,"
@@ -52,6 +61,80 @@ static void test_parse_good(void **state)
 			 0);
 	assert_int_equal(st.vcpus, 8);
 	assert_int_equal(st.uptime_ms, INT64_MAX);
+}
+
+#define NET_NULL                                                                                   \
+	",\"net_rx_packets\":null,\"net_rx_bytes\":null,\"net_tx_packets\":null,\"net_tx_bytes\":" \
+	"null,\"net_rx_dropped\":null,\"net_tx_dropped\":null,\"net_denied\":null,\"net_last_"     \
+	"denied\":null}"
+#define HEAD                                                                                       \
+	"{\"ok\":true,\"state\":\"running\",\"pid\":4242,\"uptime_ms\":1500,\"vcpus\":2,"          \
+	"\"mem_mib\":256,\"cid\":3,\"boot_ms\":812"
+
+/* The network's keys: counters and the latest denial, null without --net. */
+static void test_parse_net(void **state)
+{
+	(void)state;
+	struct control_status st;
+	assert_int_equal(
+	    control_parse_status(
+		HEAD ",\"net_rx_packets\":10,\"net_rx_bytes\":2048,\"net_tx_packets\":12,"
+		     "\"net_tx_bytes\":1900,\"net_rx_dropped\":1,\"net_tx_dropped\":2,"
+		     "\"net_denied\":3,\"net_last_denied\":\"tcp 192.168.1.5:80 (private range)\"}",
+		&st),
+	    0);
+	assert_int_equal(st.pid, 4242);
+	assert_int_equal(st.net_rx_packets, 10);
+	assert_int_equal(st.net_rx_bytes, 2048);
+	assert_int_equal(st.net_tx_packets, 12);
+	assert_int_equal(st.net_tx_bytes, 1900);
+	assert_int_equal(st.net_rx_dropped, 1);
+	assert_int_equal(st.net_tx_dropped, 2);
+	assert_int_equal(st.net_denied, 3);
+	assert_string_equal(st.net_last_denied, "tcp 192.168.1.5:80 (private range)");
+
+	/* All null: no network device. */
+	assert_int_equal(control_parse_status(HEAD NET_NULL, &st), 0);
+	assert_int_equal(st.net_rx_packets, -1);
+	assert_int_equal(st.net_tx_dropped, -1);
+	assert_int_equal(st.net_denied, -1);
+	assert_string_equal(st.net_last_denied, "");
+
+	/* A network without denials; some keys missing; any order. */
+	char line[512], text[CONTROL_DENIED_MAX];
+	snprintf(line, sizeof(line), "{\"net_last_denied\":null,\"net_denied\":0,%s}", HEAD + 1);
+	assert_int_equal(control_parse_status(line, &st), 0);
+	assert_int_equal(st.net_denied, 0);
+	assert_int_equal(st.net_rx_packets, -1);
+	assert_string_equal(st.net_last_denied, "");
+
+	/* The longest text flint-vmm sends (95 bytes) fits. */
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	snprintf(line, sizeof(line), HEAD ",\"net_last_denied\":\"%s\"}", text);
+	assert_int_equal(control_parse_status(line, &st), 0);
+	assert_string_equal(st.net_last_denied, text);
+
+	static const char *const bad[] = {
+	    HEAD ",\"net_denied\":-1}",
+	    HEAD ",\"net_denied\":\"3\"}",
+	    HEAD ",\"net_denied\":1,\"net_denied\":2}",
+	    HEAD ",\"net_rx_bytes\":1.5}",
+	    HEAD ",\"net_rx_bytes\":9223372036854775808}",
+	    HEAD ",\"net_last_denied\":3}",
+	    HEAD ",\"net_last_denied\":true}",
+	    HEAD ",\"net_last_denied\":\"a\\\"b\"}",
+	    HEAD ",\"net_last_denied\":\"a\\\\b\"}",
+	    HEAD ",\"net_last_denied\":\"a\tb\"}",
+	    HEAD ",\"net_last_denied\":\"x\",\"net_last_denied\":null}",
+	    HEAD ",\"net_last_denied\":\"unterminated}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (control_parse_status(bad[i], &st) != -EPROTO)
+			fail_msg("accepted: %s", bad[i]);
+	/* One byte longer than flint-vmm ever sends: refused, not cut. */
+	snprintf(line, sizeof(line), HEAD ",\"net_last_denied\":\"%sx\"}", text);
+	assert_int_equal(control_parse_status(line, &st), -EPROTO);
 }
 
 static void test_parse_bad(void **state)
@@ -290,6 +373,7 @@ int main(void)
 	 * braces). */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_good),
+	    cmocka_unit_test(test_parse_net),
 	    cmocka_unit_test(test_parse_bad),
 	    cmocka_unit_test_setup_teardown(test_request_replies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_errors, setup, teardown),

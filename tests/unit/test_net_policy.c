@@ -458,6 +458,12 @@ static void deny_twice(void)
 	judge(icmp_from_guest(frame, IP(10, 1, 1, 1)), 1000, NULL);
 }
 
+static void deny_twice_quiet(void)
+{
+	syn_to(IP(192, 168, 1, 5), 444);
+	syn_to(IP(192, 168, 1, 5), 443);
+}
+
 static void deny_flood(void)
 {
 	for (unsigned i = 0; i < 100; i++)
@@ -479,6 +485,49 @@ static void test_denial_log(void **state)
 	assert_int_equal(pol.denied, 104);
 }
 
+/* The latest denial is kept as text in the log's words, for every denial, logged or not. */
+static void test_last_denied(void **state)
+{
+	(void)state;
+	assert_string_equal(pol.last_denied, "");
+	syn_to(IP(93, 184, 216, 34), 443);
+	assert_string_equal(pol.last_denied, ""); /* allowed: nothing to say */
+	char *out = capture_stderr(deny_twice);
+	assert_string_equal(pol.last_denied, "icmp 10.1.1.1 (private range)");
+	assert_non_null(strstr(out, "flint-vmm: net: denied tcp 192.168.1.5:444 (private range)\n"));
+	/* A repeat that is not logged again still becomes the latest. */
+	out = capture_stderr(deny_twice_quiet);
+	assert_string_equal(out, "");
+	assert_string_equal(pol.last_denied, "tcp 192.168.1.5:443 (private range)");
+	/* Through a flood past the log's rate limit, the very last one. */
+	out = capture_stderr(deny_flood);
+	assert_int_equal(count_lines(out), POLICY_LOG_PER_SEC);
+	assert_string_equal(pol.last_denied, "tcp 10.0.0.99:1 (private range)");
+	/* UDP with its port; the other reasons in their own words. */
+	judge(udp_from_guest(frame, sizeof(frame), 5000, IP(169, 254, 169, 254), 80, "x", 1), 1,
+	      NULL);
+	assert_string_equal(pol.last_denied, "udp 169.254.169.254:80 (link-local)");
+	syn_to(NET_USER_HOST, 8080);
+	assert_string_equal(pol.last_denied, "tcp 10.0.2.2:8080 (host loopback, host-access=off)");
+	judge(tcp_from_guest(frame, NET_USER_DNS, 53, TCP_SYN), 1, NULL);
+	assert_string_equal(pol.last_denied, "tcp 10.0.2.3:53 (the DNS forwarder takes UDP only)");
+	allow_cidr(IP(1, 2, 3, 0), 24);
+	syn_to(IP(255, 255, 255, 255), 65535);
+	assert_string_equal(pol.last_denied, "tcp 255.255.255.255:65535 (not in allow=)");
+	/* Printable ASCII only, and NUL-terminated inside the buffer. */
+	size_t n = strnlen(pol.last_denied, sizeof(pol.last_denied));
+	assert_true(n < sizeof(pol.last_denied));
+	for (size_t i = 0; i < n; i++)
+		assert_true(pol.last_denied[i] >= 0x20 && pol.last_denied[i] < 0x7f);
+	/* A drop (not a denial) leaves it alone; policy_init clears it. */
+	size_t len = tcp_from_guest(frame, IP(8, 8, 8, 8), 80, TCP_SYN);
+	set_ethertype(frame, ETHERTYPE_IPV6);
+	assert_int_equal(judge(len, 1, NULL), POLICY_DROP);
+	assert_string_equal(pol.last_denied, "tcp 255.255.255.255:65535 (not in allow=)");
+	reinit();
+	assert_string_equal(pol.last_denied, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +543,7 @@ int main(void)
 		cmocka_unit_test_setup(test_learnt_table_bounded, setup),
 		cmocka_unit_test_setup(test_udp_hostfwd_replies, setup),
 		cmocka_unit_test_setup(test_denial_log, setup),
+		cmocka_unit_test_setup(test_last_denied, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

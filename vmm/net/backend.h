@@ -43,6 +43,9 @@ _Static_assert(sizeof(struct virtio_net_hdr) == VNET_HDR_LEN, "virtio_net_hdr la
 #define NET_OFFLOAD_TSO6 4u
 #define NET_OFFLOAD_ECN 8u
 
+/* The last denial as text, "tcp 192.168.1.5:443 (private range)", with its NUL. */
+#define NET_LAST_DENIED_MAX 96u
+
 /* Counters a control socket can report (virtio_net_stats). */
 struct net_stats {
 	unsigned long rx_packets, rx_bytes; /* to the guest */
@@ -50,6 +53,7 @@ struct net_stats {
 	unsigned long rx_dropped; /* for the guest, but no buffer could take them */
 	unsigned long tx_dropped; /* from the guest, malformed or refused by the network */
 	unsigned long denied;	  /* refused by the egress policy (user backend) */
+	char last_denied[NET_LAST_DENIED_MAX]; /* the latest of them; "": none (or a tap) */
 };
 
 struct net_backend;
@@ -91,6 +95,7 @@ struct net_backend {
 	unsigned offloads; /* NET_OFFLOAD_* it can honour; 0: the guest computes checksums */
 	unsigned mtu;
 	unsigned long denied; /* frames the egress policy refused */
+	char last_denied[NET_LAST_DENIED_MAX]; /* the latest, as the policy words it; "": none */
 };
 
 /*

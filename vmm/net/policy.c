@@ -2,6 +2,7 @@
 #include "policy.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../log.h"
@@ -98,11 +99,35 @@ static bool flow_open(const struct net_policy *p, const struct ip4_pkt *k, uint6
 	return false;
 }
 
-/* At most one line per destination, and POLICY_LOG_PER_SEC lines a second in all. */
-static void deny_log(struct net_policy *p, const struct ip4_pkt *k, const char *why,
-		     uint64_t now_ms)
+static bool has_ports(const struct ip4_pkt *k)
 {
-	bool ports = k->has_l4 && (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP);
+	return k->has_l4 && (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP);
+}
+
+/*
+ * Every denial is kept as text, not only the logged ones, so a supervisor asking later sees the
+ * latest even through a flood. The parts are ours (a protocol name, digits, a fixed reason): the
+ * text is printable ASCII, and far shorter than the buffer.
+ */
+static void deny_note(struct net_policy *p, const struct ip4_pkt *k, const char *why)
+{
+	const char *proto = k->proto == IPPROTO_TCP ? "tcp" :
+			    k->proto == IPPROTO_UDP ? "udp" :
+			    k->proto == IPPROTO_ICMP ? "icmp" :
+						       "ip";
+	char a[16];
+	ip4_str(k->dst, a);
+	if (has_ports(k))
+		snprintf(p->last_denied, sizeof(p->last_denied), "%s %s:%u (%s)", proto, a,
+			 k->dport, why);
+	else
+		snprintf(p->last_denied, sizeof(p->last_denied), "%s %s (%s)", proto, a, why);
+}
+
+/* At most one line per destination, and POLICY_LOG_PER_SEC lines a second in all. */
+static void deny_log(struct net_policy *p, const struct ip4_pkt *k, uint64_t now_ms)
+{
+	bool ports = has_ports(k);
 	uint64_t key = ((uint64_t)k->proto << 48 | (uint64_t)k->dst << 16 | (ports ? k->dport : 0)) + 1;
 	for (unsigned i = 0; i < POLICY_LOGGED_MAX; i++)
 		if (p->logged[i] == key)
@@ -116,17 +141,7 @@ static void deny_log(struct net_policy *p, const struct ip4_pkt *k, const char *
 	p->log_count++;
 	p->logged[p->logged_next] = key;
 	p->logged_next = (p->logged_next + 1) % POLICY_LOGGED_MAX;
-
-	const char *proto = k->proto == IPPROTO_TCP ? "tcp" :
-			    k->proto == IPPROTO_UDP ? "udp" :
-			    k->proto == IPPROTO_ICMP ? "icmp" :
-						       "ip";
-	char a[16];
-	ip4_str(k->dst, a);
-	if (ports)
-		log_err("net: denied %s %s:%u (%s)", proto, a, k->dport, why);
-	else
-		log_err("net: denied %s %s (%s)", proto, a, why);
+	log_err("net: denied %s", p->last_denied);
 }
 
 /* The verdict for an IPv4 packet (r->pkt filled); a denial's reason goes to r->reason. */
@@ -169,7 +184,8 @@ static enum policy_verdict check_ip4(struct net_policy *p, uint64_t now_ms, stru
 			return POLICY_PASS;
 	}
 	p->denied++;
-	deny_log(p, k, r->reason, now_ms);
+	deny_note(p, k, r->reason);
+	deny_log(p, k, now_ms);
 	return POLICY_DENY;
 }
 

@@ -50,6 +50,8 @@ struct net_policy {
 	uint64_t log_window_ms;
 	unsigned log_count;
 	unsigned long denied, dropped, learnt;
+	/* The latest denial, logged or not, as its log line words it: printable ASCII, "": none. */
+	char last_denied[NET_LAST_DENIED_MAX];
 };
 
 /* Set up from the configuration, which must outlive p. */
@@ -60,8 +62,9 @@ bool policy_host_alias_allowed(const struct net_config *cfg);
 
 /*
  * Judge one guest frame (a private copy: the guest cannot change it underneath). now_ms is a
- * monotonic clock. A denial is counted and logged (once per destination, at most
- * POLICY_LOG_PER_SEC lines a second) as "net: denied tcp 1.2.3.4:443 (private range)".
+ * monotonic clock. A denial is counted, kept in last_denied as "tcp 1.2.3.4:443 (private
+ * range)" (every one: the log is rate-limited, this is not) and logged (once per destination, at
+ * most POLICY_LOG_PER_SEC lines a second) as "net: denied tcp 1.2.3.4:443 (private range)".
  */
 void policy_check(struct net_policy *p, const uint8_t *frame, size_t len, uint64_t now_ms,
 		  struct policy_result *r);

@@ -98,6 +98,7 @@ static int user_send(struct net_backend *be, const struct virtio_net_hdr *hdr,
 		dnsfwd_query(&u->dns, u->txbuf, &r.pkt, now);
 		return 0;
 	case POLICY_DENY:
+		memcpy(be->last_denied, u->policy.last_denied, sizeof(be->last_denied));
 		refuse(u, &r.pkt);
 		return -EACCES;
 	case POLICY_DROP:

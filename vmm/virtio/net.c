@@ -354,6 +354,7 @@ void virtio_net_stats(struct virtio_net *n, struct net_stats *out)
 	pthread_mutex_lock(&n->mmio.lock);
 	*out = n->stats;
 	out->denied = n->be->denied;
+	memcpy(out->last_denied, n->be->last_denied, sizeof(out->last_denied));
 	pthread_mutex_unlock(&n->mmio.lock);
 }
 
