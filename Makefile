@@ -56,7 +56,8 @@ $(B)/flint: $(CLI_OBJ)
 	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lcurl -ljansson
 
 # --- flintd: the HTTP API daemon -------------------------------------------------
-FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c common/agent/client.c common/agent/proto.c
+FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c host/control.c common/agent/client.c \
+	common/agent/proto.c
 FLINTD_OBJ := $(FLINTD_SRC:%.c=$(B)/obj/%.o)
 $(B)/flintd: $(FLINTD_OBJ)
 	@echo "  LD      $@"
@@ -132,7 +133,7 @@ $(B)/tests/control-client: tests/integration/control_client.c host/control.c hos
 # --- flintd's pure modules (api/), tested and fuzzed without a server ---------------
 # A pattern more specific than $(B)/tests/unit/% (shorter stem), so it wins for test_api_*.
 API_PURE_SRC := api/route.c api/validate.c api/codec.c api/reqparse.c api/auth.c api/metrics.c \
-	api/images.c
+	api/images.c api/netspec.c
 $(B)/tests/unit/test_api_%: tests/unit/test_api_%.c $(API_PURE_SRC) $(wildcard api/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC test $@"

@@ -19,6 +19,7 @@ struct flintd_opts {
 	bool keep_sandboxes;	 /* on SIGTERM leave sandboxes running for the next flintd */
 	bool verbose;
 	struct vm_spec default_spec; /* what the pool boots */
+	struct net_globals net;	     /* --net-dns, --net-allow: every VM with a network */
 };
 
 extern struct flintd_opts flintd;

@@ -73,15 +73,16 @@ int spec_for(const char *image, const char *profile, unsigned vcpus, unsigned me
 	}
 	const char *prof = profile ? profile : "moderate";
 	*spec = flintd.default_spec;
+	if (netspec_for_profile(prof, &spec->net) < 0) {
+		snprintf(err, errlen,
+			 "Invalid profile '%s': use permissive, moderate or restrictive", prof);
+		return 400;
+	}
 	snprintf(spec->image, sizeof(spec->image), "%s", im->name);
 	snprintf(spec->image_path, sizeof(spec->image_path), "%s", im->path);
 	if (strcmp(prof, "restrictive") == 0) {
 		spec->rootro = true;
 		spec->mem_mib = 256;
-	} else if (strcmp(prof, "moderate") != 0 && strcmp(prof, "permissive") != 0) {
-		snprintf(err, errlen,
-			 "Invalid profile '%s': use permissive, moderate or restrictive", prof);
-		return 400;
 	}
 	if (vcpus)
 		spec->cpus = vcpus;
@@ -214,6 +215,37 @@ static int create_ttl(struct req *rq, uint64_t *ttl)
 	return r;
 }
 
+/* `ports` into the spec: each forward once, and only where there is a network to forward to. */
+static int create_ports(const struct create_req *cr, struct vm_spec *spec, char *err,
+			size_t errlen)
+{
+	spec->nports = 0;
+	if (cr->ports.n && spec->net == VM_NET_NONE) {
+		snprintf(err, errlen, "ports need a network: the restrictive profile has none");
+		return -1;
+	}
+	if (cr->ports.n > VM_PORTS_MAX) {
+		snprintf(err, errlen, "At most %u ports", VM_PORTS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < cr->ports.n; i++) {
+		struct port_map pm;
+		if (port_map_parse(cr->ports.v[i], &pm) < 0) { /* reqparse checked; belt and braces */
+			snprintf(err, errlen, "Invalid port mapping '%s'", cr->ports.v[i]);
+			return -1;
+		}
+		netspec_port_normalize(&pm);
+		for (unsigned j = 0; j < spec->nports; j++)
+			if (netspec_ports_clash(&pm, &spec->ports[j])) {
+				snprintf(err, errlen, "ports '%s' and '%s' both claim host port %u",
+					 cr->ports.v[j], cr->ports.v[i], pm.host_port);
+				return -1;
+			}
+		spec->ports[spec->nports++] = pm;
+	}
+	return 0;
+}
+
 static void h_sandbox_create(struct req *rq)
 {
 	struct create_req cr = { 0 };
@@ -234,15 +266,20 @@ static void h_sandbox_create(struct req *rq)
 		goto out;
 	}
 	p.ttl_s = ttl;
-	if (cr.ports.n) {
-		/* Port forwarding needs the network device (user-mode NAT), not in this build. */
-		reply_error(rq, 400, "ports are not supported yet: this flint has no network device");
-		goto out;
-	}
 	status = spec_for(cr.image, cr.profile, cr.vcpus, cr.memory_mb, &p.spec, err, sizeof(err));
 	if (status) {
 		reply_error(rq, (unsigned)status, "%s", err);
 		goto out;
+	}
+	if (create_ports(&cr, &p.spec, err, sizeof(err)) < 0) {
+		reply_error(rq, 400, "%s", err);
+		goto out;
+	}
+	p.ports = json_array();
+	for (unsigned i = 0; i < p.spec.nports; i++) {
+		char s[NETSPEC_PORT_STR];
+		netspec_port_format(&p.spec.ports[i], s);
+		json_array_append_new(p.ports, json_string(s));
 	}
 	p.labels = json_object();
 	for (size_t i = 0; i < cr.label_keys.n; i++)
@@ -250,6 +287,7 @@ static void h_sandbox_create(struct req *rq)
 	struct sandbox *sb;
 	status = sandbox_create(&p, &sb, err, sizeof(err));
 	json_decref(p.labels);
+	json_decref(p.ports);
 	if (status) {
 		reply_error(rq, (unsigned)status, "%s", err);
 		goto out;
@@ -265,7 +303,9 @@ static void h_sandbox_get(struct req *rq)
 	struct sandbox *sb = sandbox_for(rq, NULL);
 	if (!sb)
 		return;
-	reply_data(rq, 200, sandbox_info(sb));
+	json_t *info = sandbox_info(sb);
+	sandbox_net_counters(sb, json_object_get(info, "network"));
+	reply_data(rq, 200, info);
 	sandbox_put(sb);
 }
 

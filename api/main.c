@@ -42,6 +42,10 @@ static const char usage[] =
 	"  --max-output BYTES     output kept per command (default 8388608)\n"
 	"  --default-ttl DUR      sandboxes expire after DUR (30m, 2h, 1d) unless extended\n"
 	"  --keep-sandboxes       on SIGTERM leave sandboxes running for the next flintd\n"
+	"  --net-dns ADDR[:PORT]  the resolver VMs' DNS queries go to (default: the host's\n"
+	"                         first nameserver)\n"
+	"  --net-allow CIDR|HOST  repeatable: VMs may reach only these destinations (and DNS);\n"
+	"                         default: any public address (private ranges always refused)\n"
 	"  -v, --verbose          keep each VM's kernel console in its state directory\n"
 	"  -h, --help             this text\n";
 
@@ -71,6 +75,7 @@ static int parse_args(int argc, char **argv)
 				       .max_output = 8u << 20 };
 	flintd.default_spec.mem_mib = 512;
 	flintd.default_spec.cpus = 1;
+	flintd.default_spec.net = VM_NET_NAT; /* the moderate profile's */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		unsigned long n;
@@ -99,6 +104,27 @@ static int parse_args(int argc, char **argv)
 			flintd.api_key_file = v;
 		} else if (!strcmp(a, "--state-dir")) {
 			flintd.state_dir = v;
+		} else if (!strcmp(a, "--net-dns")) {
+			if (!netspec_dns_valid(v)) {
+				fprintf(stderr, "flintd: --net-dns %s: give an IPv4 address, optionally "
+						"with :PORT\n",
+					v);
+				return -1;
+			}
+			flintd.net.dns = v;
+		} else if (!strcmp(a, "--net-allow")) {
+			if (!netspec_allow_valid(v)) {
+				fprintf(stderr, "flintd: --net-allow %s: give an IPv4 address, "
+						"ADDR/PREFIX or a host name\n",
+					v);
+				return -1;
+			}
+			if (flintd.net.nallow >= NET_ALLOW_MAX) {
+				fprintf(stderr, "flintd: at most %u --net-allow entries\n",
+					NET_ALLOW_MAX);
+				return -1;
+			}
+			flintd.net.allow[flintd.net.nallow++] = v;
 		} else if (!strcmp(a, "--images")) {
 			flintd.images_file = v;
 		} else if (!strcmp(a, "--pool")) {
@@ -235,7 +261,8 @@ int main(int argc, char **argv)
 	struct vm_paths vp = { .vmm = lo.vmm,
 			       .kernel = lo.kernel,
 			       .state_dir = flintd.state_dir,
-			       .verbose = flintd.verbose };
+			       .verbose = flintd.verbose,
+			       .net = &flintd.net };
 	if (vm_module_init(&vp) < 0 || sandboxes_init(flintd.state_dir, flintd.max_sandboxes) < 0)
 		return 1;
 	if (pool_init(flintd.pool, &flintd.default_spec) < 0)

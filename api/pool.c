@@ -31,7 +31,9 @@ static bool boot_stop;
 bool vm_spec_equal(const struct vm_spec *a, const struct vm_spec *b)
 {
 	return strcmp(a->image_path, b->image_path) == 0 && a->mem_mib == b->mem_mib &&
-	       a->cpus == b->cpus && a->rootro == b->rootro;
+	       a->cpus == b->cpus && a->rootro == b->rootro && a->net == b->net &&
+	       a->nports == b->nports &&
+	       memcmp(a->ports, b->ports, a->nports * sizeof(a->ports[0])) == 0;
 }
 
 /* Runs on the supervisor thread: only note it, the refill thread destroys. */

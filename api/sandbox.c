@@ -4,6 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../host/control.h"
 #include "flintd.h"
 #include "log.h"
 #include "metrics.h"
@@ -61,6 +65,7 @@ static void persist_locked(struct sandbox *sb)
 	if (!o)
 		return;
 	json_object_set_new(o, "vm", sb->vm ? json_string(sb->vm->id) : json_null());
+	json_object_set_new(o, "net", json_string(netspec_mode_name(sb->spec.net)));
 	char path[PATH_MAX], tmp[PATH_MAX];
 	sb_path(sb, ".json", path, sizeof(path));
 	sb_path(sb, ".json.tmp", tmp, sizeof(tmp));
@@ -201,6 +206,67 @@ bool sandbox_remove(const char *name)
 	return true;
 }
 
+/* A forwarded port another sandbox already holds: true with the message in err. */
+static bool ports_taken_locked(const struct vm_spec *spec, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < nreg; i++)
+		for (unsigned a = 0; a < reg[i]->spec.nports; a++)
+			for (unsigned b = 0; b < spec->nports; b++)
+				if (netspec_ports_clash(&reg[i]->spec.ports[a], &spec->ports[b])) {
+					snprintf(err, errlen,
+						 "Host port %s:%u is already forwarded to sandbox '%s'",
+						 spec->ports[b].host_addr, spec->ports[b].host_port,
+						 reg[i]->name);
+					return true;
+				}
+	return false;
+}
+
+/*
+ * Whether flint-vmm will be able to listen on each forwarded port: a port some other program
+ * holds is the caller's 409 now, not a VM that dies while booting. (It can still be taken in
+ * between; the boot then fails with flint-vmm's own message.)
+ */
+static int ports_probe(const struct vm_spec *spec, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < spec->nports; i++) {
+		const struct port_map *pm = &spec->ports[i];
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(pm->host_port) };
+		if (inet_pton(AF_INET, pm->host_addr, &sa.sin_addr) != 1) {
+			snprintf(err, errlen, "Invalid host address '%s'", pm->host_addr);
+			return 400;
+		}
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot check host port %u: %s", pm->host_port,
+				 strerror(errno));
+			return 500;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* as slirp binds */
+		int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+		close(fd);
+		if (r == EADDRINUSE) {
+			snprintf(err, errlen, "Host port %s:%u is already in use", pm->host_addr,
+				 pm->host_port);
+			return 409;
+		} else if (r == EADDRNOTAVAIL) {
+			snprintf(err, errlen, "Host address %s is not an address of this host",
+				 pm->host_addr);
+			return 400;
+		} else if (r == EACCES) {
+			snprintf(err, errlen, "Host port %u needs privileges flintd does not have",
+				 pm->host_port);
+			return 400;
+		} else if (r) {
+			snprintf(err, errlen, "cannot use host port %s:%u: %s", pm->host_addr,
+				 pm->host_port, strerror(r));
+			return 500;
+		}
+	}
+	return 0;
+}
+
 static struct vm *obtain_vm(const struct vm_spec *spec, bool use_pool, bool *pooled, char *err,
 			    size_t errlen, int *status)
 {
@@ -255,6 +321,8 @@ int sandbox_create(const struct sandbox_params *p, struct sandbox **out, char *e
 	if (find_locked(p->name)) {
 		snprintf(err, errlen, "Sandbox '%s' already exists", p->name);
 		status = 409;
+	} else if (ports_taken_locked(&p->spec, err, errlen)) {
+		status = 409;
 	} else if (nreg >= max_sb || nreg >= SANDBOX_MAX) {
 		snprintf(err, errlen, "Sandbox limit reached (max %u); delete one first", max_sb);
 		status = 429;
@@ -268,7 +336,10 @@ int sandbox_create(const struct sandbox_params *p, struct sandbox **out, char *e
 	}
 
 	bool pooled;
-	struct vm *vm = obtain_vm(&sb->spec, true, &pooled, err, errlen, &status);
+	struct vm *vm = NULL;
+	status = ports_probe(&sb->spec, err, errlen);
+	if (status == 0)
+		vm = obtain_vm(&sb->spec, true, &pooled, err, errlen, &status);
 	if (!vm) {
 		struct sandbox *again = unregister(p->name);
 		if (again == sb)
@@ -345,9 +416,42 @@ json_t *sandbox_info(struct sandbox *sb)
 		}
 		if (sb->vm && sb->state == SB_RUNNING)
 			json_object_set_new(o, "pid", json_integer(sb->vm->pid));
+		json_object_set_new(o, "ip",
+				    sb->spec.net == VM_NET_NONE ? json_null()
+								: json_string(NET_GUEST_ADDR));
+		json_t *net = netspec_info(sb->spec.net, sb->spec.ports, sb->spec.nports,
+					   &flintd.net);
+		if (net)
+			json_object_set_new(o, "network", net);
 	}
 	pthread_mutex_unlock(&sb->lock);
 	return o ? o : json_object();
+}
+
+void sandbox_net_counters(struct sandbox *sb, json_t *network)
+{
+	char path[VM_PATH_MAX];
+	pthread_mutex_lock(&sb->lock);
+	bool want = json_is_object(network) && sb->spec.net != VM_NET_NONE && sb->vm &&
+		    sb->state == SB_RUNNING;
+	if (want)
+		snprintf(path, sizeof(path), "%s", sb->vm->control);
+	pthread_mutex_unlock(&sb->lock);
+	struct control_status st;
+	/* Outside the lock: a VM that is slow to answer holds up only this request. */
+	if (!want || control_status(path, &st, 500) < 0 || st.net_denied < 0)
+		return;
+	json_object_set_new(network, "denied", json_integer(st.net_denied));
+	json_object_set_new(network, "last_denied", st.net_last_denied[0]
+							? json_string(st.net_last_denied)
+							: json_null());
+	json_object_set_new(
+	    network, "counters",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "rx_packets", (json_int_t)st.net_rx_packets,
+		      "rx_bytes", (json_int_t)st.net_rx_bytes, "tx_packets",
+		      (json_int_t)st.net_tx_packets, "tx_bytes", (json_int_t)st.net_tx_bytes,
+		      "rx_dropped", (json_int_t)st.net_rx_dropped, "tx_dropped",
+		      (json_int_t)st.net_tx_dropped));
 }
 
 json_t *sandbox_list(const char *key, const char *val)
@@ -553,6 +657,20 @@ static void restore_one(const char *path, const char **keep, unsigned *nkeep)
 	if (!json_is_array(sb->ports)) {
 		json_decref(sb->ports);
 		sb->ports = json_array();
+	}
+	/* A state file from before networks (no "net") describes a VM booted without one. */
+	if (netspec_mode_parse(json_string_value(json_object_get(o, "net")), &sb->spec.net) < 0)
+		sb->spec.net = VM_NET_NONE;
+	size_t pi;
+	json_t *pv;
+	json_array_foreach(sb->ports, pi, pv)
+	{
+		struct port_map pm;
+		if (sb->spec.nports < VM_PORTS_MAX &&
+		    port_map_parse(json_string_value(pv) ?: "", &pm) == 0) {
+			netspec_port_normalize(&pm);
+			sb->spec.ports[sb->spec.nports++] = pm;
+		}
 	}
 	json_t *jobs = json_object_get(o, "jobs");
 	if (json_is_object(jobs)) {

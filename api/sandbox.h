@@ -62,6 +62,12 @@ bool sandbox_remove(const char *name);
 struct vm *sandbox_vm(struct sandbox *sb, int *status, char *err, size_t errlen);
 
 json_t *sandbox_info(struct sandbox *sb);
+/*
+ * Add the running VM's network counters to its SandboxInfo "network" object (denied,
+ * last_denied, rx/tx packets and bytes), asked of flint-vmm over its control socket; nothing
+ * when the sandbox has no network or its VM does not answer in time.
+ */
+void sandbox_net_counters(struct sandbox *sb, json_t *network);
 /* All sandboxes (label filter key/val may be NULL). */
 json_t *sandbox_list(const char *label_key, const char *label_val);
 /* Push the deadline by `by` seconds from max(now, current deadline); returns the new one. */

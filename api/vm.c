@@ -380,6 +380,17 @@ int vm_create(struct vm **out, const struct vm_spec *spec, char *err, size_t err
 		argv[a++] = "--cmdline-extra";
 		argv[a++] = "flint.rootro=1";
 	}
+	char net[NET_ARG_MAX];
+	if (spec->net != VM_NET_NONE) {
+		if (netspec_arg(spec->net, spec->ports, spec->nports, paths.net, net, sizeof(net)) < 0) {
+			snprintf(err, errlen, "the network settings do not fit flint-vmm's --net");
+			remove_dir(vm->dir);
+			vm_free(vm);
+			return -EINVAL;
+		}
+		argv[a++] = "--net";
+		argv[a++] = net;
+	}
 	argv[a] = NULL;
 
 	posix_spawn_file_actions_t fa;

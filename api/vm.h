@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "../common/agent/client.h"
+#include "netspec.h"
 
 #define VM_PATH_MAX 108 /* sun_path */
 #define VM_REASON_MAX 256
@@ -25,6 +26,9 @@ struct vm_spec {
 	char image_path[4096];
 	unsigned mem_mib, cpus;
 	bool rootro; /* read-only root, tmpfs /tmp (the restrictive profile) */
+	enum vm_net net;
+	unsigned nports;
+	struct port_map ports[VM_PORTS_MAX]; /* host addresses normalized (127.0.0.1 default) */
 };
 
 enum vm_state { VM_BOOTING, VM_READY, VM_DEAD };
@@ -59,6 +63,7 @@ struct vm {
 struct vm_paths {
 	const char *vmm, *kernel, *state_dir;
 	bool verbose;
+	const struct net_globals *net; /* --net-dns, --net-allow */
 };
 
 int vm_module_init(const struct vm_paths *p);

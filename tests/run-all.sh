@@ -44,6 +44,7 @@ suite e2e bash tests/e2e/test_oneshot.sh
 suite e2e-agent bash tests/e2e/test_agent_vm.sh
 suite e2e-net bash tests/e2e/test_net_vm.sh
 suite api bash tests/api/test_api.sh
+suite api-net bash tests/api/test_net_api.sh
 suite compat bash tests/compat/run.sh
 
 echo

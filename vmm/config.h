@@ -10,7 +10,7 @@
 #define CONFIG_VSOCK_CID_MIN 3u		   /* 0-2 are reserved: hypervisor, local, host */
 #define CONFIG_VSOCK_CID_MAX 0xfffffffeu /* 0xffffffff is VMADDR_CID_ANY */
 #define CONFIG_VSOCK_PATH_MAX 96u	   /* PATH_<port> must still fit a Unix socket address */
-#define CONFIG_NET_FWD_MAX 16u	   /* hostfwd= entries */
+#define CONFIG_NET_FWD_MAX 32u	   /* hostfwd= entries (flintd allows 32 ports) */
 #define CONFIG_NET_ALLOW_MAX 32u   /* allow= entries */
 #define CONFIG_NET_NAME_MAX 253u   /* a host name in allow=, as text */
 #define CONFIG_NET_IFNAME_MAX 15u  /* a tap device's name (IFNAMSIZ - 1) */
