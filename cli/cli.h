@@ -30,7 +30,8 @@ struct run_opts {
 	const char *image, *profile;
 	bool no_fast;
 	bool direct;	  /* --direct: never ask a daemon */
-	bool direct_only; /* --mem, --cpus or -v: options only direct mode honours */
+	bool direct_only; /* --mem, --cpus, --net or -v: options only direct mode honours */
+	const char *net;  /* --net: flint-vmm's --net value */
 	char **argv;
 };
 

@@ -35,6 +35,9 @@ static const char run_usage[] =
 	"  --direct          boot the VM here even when a daemon runs\n"
 	"  --mem MB          guest memory (default 256); direct mode only, and selects it\n"
 	"  --cpus N          vCPUs, 1-8 (default 1); direct mode only, and selects it\n"
+	"  --net SPEC        a network: user[,hostfwd=tcp:H-:G][,allow=..][,host-access=on]\n"
+	"                    or tap:IF[,ip=A/P,gw=A,dns=A] (docs/networking.md); direct mode\n"
+	"                    only, and selects it (the daemon's profile decides there)\n"
 	"  -v, --verbose     show the guest kernel's console on stderr; direct mode only\n"
 	"\n"
 	"FLINT_API_KEY is sent to the daemon. In direct mode FLINT_VMM, FLINT_KERNEL and\n"
@@ -85,6 +88,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
 				cli_err("run: --cpus %s: give a number from 1 to 8", v);
 				return -1;
 			}
+			o->direct_only = true;
+		} else if (strcmp(a, "--net") == 0) {
+			/* flint-vmm checks the value and says what is wrong with it. */
+			if (!v[0]) {
+				cli_err("run: --net: give user[,OPTION]... or tap:IF[,OPTION]...");
+				return -1;
+			}
+			o->net = v;
 			o->direct_only = true;
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (!cli_parse_uint(v, 1, 7 * 24 * 3600, &o->timeout_s)) {
@@ -146,7 +157,8 @@ static int run_direct(const struct run_opts *o)
 {
 	struct launch_opts lo = { .mem_mib = (unsigned)o->mem_mib,
 				  .cpus = (unsigned)o->cpus,
-				  .verbose = o->verbose };
+				  .verbose = o->verbose,
+				  .net = o->net };
 	launch_default_paths(&lo, cli_argv0);
 	if (o->image) {
 		/* A daemon's images have names; here only a file can be booted. */
@@ -204,9 +216,9 @@ int cmd_run(int argc, char **argv)
 		return r > 0 ? 0 : CLI_FAILURE;
 	signal(SIGPIPE, SIG_IGN);
 
-	/* --mem, --cpus and -v describe a VM booted here: they keep meaning direct mode. */
+	/* --mem, --cpus, --net and -v describe a VM booted here: they keep meaning direct mode. */
 	if (!o.direct && o.direct_only && getenv("FLINT_URL") && getenv("FLINT_URL")[0]) {
-		cli_err("run: --mem, --cpus and -v apply to direct mode only: add --direct, "
+		cli_err("run: --mem, --cpus, --net and -v apply to direct mode only: add --direct, "
 			"or unset FLINT_URL");
 		return CLI_FAILURE;
 	}

@@ -109,9 +109,17 @@ int launch_start(struct launch *l, const struct launch_opts *o)
 	snprintf(mem, sizeof(mem), "%u", o->mem_mib);
 	snprintf(cpus, sizeof(cpus), "%u", o->cpus);
 	snprintf(disk, sizeof(disk), "%s,ro", o->image);
-	const char *argv[] = { o->vmm, "--kernel", o->kernel, "--disk", disk, "--mem", mem, "--cpus",
-			       cpus, "--vsock", l->vsock, "--console", o->verbose ? "stdout" : "none",
-			       o->verbose ? "-v" : NULL, NULL };
+	const char *argv[18] = { o->vmm,   "--kernel", o->kernel, "--disk",    disk,
+				 "--mem",  mem,	       "--cpus",  cpus,	       "--vsock",
+				 l->vsock, "--console", o->verbose ? "stdout" : "none" };
+	unsigned a = 13;
+	if (o->net) {
+		argv[a++] = "--net";
+		argv[a++] = o->net;
+	}
+	if (o->verbose)
+		argv[a++] = "-v";
+	argv[a] = NULL;
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

@@ -11,6 +11,7 @@ struct launch_opts {
 	const char *image;  /* root image, attached read-only */
 	unsigned mem_mib, cpus;
 	bool verbose; /* pass -v and the kernel console to stderr */
+	const char *net; /* flint-vmm's --net value (user[,...] or tap:IF[,...]); NULL: no network */
 };
 
 struct launch {

@@ -310,7 +310,7 @@ if $agent; then
 fi
 
 # ---- run through the daemon ------------------------------------------------------------------
-expect_fail run-mem-url 125 "run: --mem, --cpus and -v apply to direct mode only" run --mem 128 -- true
+expect_fail run-mem-url 125 "run: --mem, --cpus, --net and -v apply to direct mode only" run --mem 128 -- true
 expect_fail run-badprofile 125 "run: --profile lax" run --profile lax -- true
 if $agent; then
 	fl run run -- sh -c 'echo out; echo err >&2; exit 7' </dev/null
@@ -359,6 +359,7 @@ fi
 if $agent; then
 	cat >"$tmp/fake-vmm" <<'EOF'
 #!/usr/bin/env bash
+printf '%s\n' "$*" >"$AGENT_DIR/vmm.args"
 vsock=
 while [ $# -gt 0 ]; do [ "$1" = --vsock ] && vsock=$2; shift; done
 # flint stops its VMM with SIGTERM, which unshare does not pass on: SIGKILL it (--kill-child then
@@ -392,6 +393,17 @@ EOF
 	FLINT_URL=http://127.0.0.1:$PORT FLINT_API_KEY=$KEY "${direct[@]}" "$FLINT" run --direct --image "$tmp/nope.ext4" -- true \
 		</dev/null >/dev/null 2>"$tmp/direct-image.err"
 	check "run --direct --image NAME: needs a file" grep -q "direct mode boots a root image file" "$tmp/direct-image.err"
+	"${direct[@]}" "$FLINT" run --net user,hostfwd=tcp:8080-:80 -- echo netted </dev/null >"$tmp/net.out" 2>"$tmp/net.err"
+	got="$?:$(cat "$tmp/net.out"):$(grep -c -- "--net user,hostfwd=tcp:8080-:80\( \|$\)" "$tmp/vmm.args")"
+	check "run --net without FLINT_URL: direct mode, the value handed to flint-vmm ($got)" [ "$got" = "0:netted:1" ]
+	"${direct[@]}" "$FLINT" run -- true </dev/null >/dev/null 2>&1
+	got="$(grep -c . "$tmp/vmm.args"):$(grep -c -- "--net" "$tmp/vmm.args")"
+	check "run without --net: no network device asked for ($got)" [ "$got" = "1:0" ]
+	env FLINT_VMM=build/flint-vmm FLINT_KERNEL="$tmp/dummy" FLINT_IMAGE="$tmp/dummy" "$FLINT" run --direct --net bogus -- true \
+		</dev/null >/dev/null 2>"$tmp/net-bad.err"
+	got="$?:$(grep -c -- "--net" "$tmp/net-bad.err")"
+	check "run --net bogus: 125 with flint-vmm's message ($(head -1 "$tmp/net-bad.err"))" [ "${got%%:*}" = 125 -a "${got#*:}" -ge 1 ]
+	expect_fail run-net-empty 125 "run: --net: give user" run --direct --net "" -- true
 fi
 
 # ---- serve -----------------------------------------------------------------------------------
