@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "codec.h"
 #include "images.h"
+#include "netspec.h"
 #include "reqparse.h"
 #include "route.h"
 #include "validate.h"
@@ -278,6 +279,38 @@ static void fuzz_images(const uint8_t *p, size_t n)
 	images_destroy(&t);
 }
 
+/*
+ * Network settings: what --net-allow/--net-dns accept can never break flint-vmm's option list
+ * (no ',' or '='), a port map formats to a string that parses back to itself, and the --net value
+ * always fits or says -ENOSPC.
+ */
+static void fuzz_netspec(const uint8_t *p, size_t n)
+{
+	char *s = cstr(p, n);
+	if (netspec_allow_valid(s) || netspec_dns_valid(s))
+		check(!strchr(s, ',') && !strchr(s, '=') && strlen(s) <= 253);
+	struct port_map pm, again;
+	if (port_map_parse(s, &pm) == 0) {
+		char f[NETSPEC_PORT_STR];
+		netspec_port_normalize(&pm);
+		netspec_port_format(&pm, f);
+		check(port_map_parse(f, &again) == 0);
+		check(memcmp(&pm, &again, sizeof(pm)) == 0);
+		check(netspec_ports_clash(&pm, &again));
+		struct net_globals g = { .dns = netspec_dns_valid(s) ? s : NULL };
+		if (netspec_allow_valid(s))
+			g.allow[g.nallow++] = s;
+		char out[96];
+		int r = netspec_arg(VM_NET_NAT_HOST, &pm, 1, &g, out, n % sizeof(out) + 1);
+		check(r == 0 || r == -ENOSPC);
+		check(strlen(out) <= n % sizeof(out));
+		json_t *info = netspec_info(VM_NET_NAT, &pm, 1, &g);
+		check(info != NULL);
+		json_decref(info);
+	}
+	free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -285,12 +318,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t sel = data[0];
 	const uint8_t *p = data + 1;
 	size_t n = size - 1;
-	switch (sel % 15) {
+	switch (sel % 16) {
 	case 0:
 		fuzz_route(p, n);
 		break;
 	case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9:
-		fuzz_reqparse((unsigned)(sel % 15) - 1, p, n);
+		fuzz_reqparse((unsigned)(sel % 16) - 1, p, n);
 		break;
 	case 10:
 		fuzz_b64(p, n);
@@ -303,6 +336,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 13:
 		fuzz_auth(p, n);
+		break;
+	case 14:
+		fuzz_netspec(p, n);
 		break;
 	default:
 		fuzz_images(p, n);
