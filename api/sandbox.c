@@ -186,8 +186,16 @@ static void retire(struct sandbox *sb)
 	struct vm *vm = sb->vm; /* stays valid: freed with the sandbox */
 	pthread_mutex_unlock(&sb->lock);
 	/* Not under sb->lock: vm_kill takes the supervisor's lock, which on_sandbox_death holds. */
-	if (vm)
+	if (vm) {
 		vm_kill(vm);
+		/*
+		 * Its forwarded ports are free once the process has exited: wait for that, so a
+		 * sandbox created next with the same ports does not find them taken.
+		 */
+		if (sb->spec.nports && !vm_wait_exit(vm, 10000))
+			log_warn("sandbox", "%s: its VM (pid %d) has not exited 10 s after SIGKILL",
+				 sb->name, (int)vm->pid);
+	}
 	sb_path(sb, ".json", path, sizeof(path));
 	unlink(path);
 	sb_path(sb, ".audit", path, sizeof(path));

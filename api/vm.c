@@ -596,6 +596,19 @@ void vm_kill(struct vm *vm)
 		pidfd_kill(vm->pidfd, SIGKILL);
 }
 
+bool vm_wait_exit(struct vm *vm, int timeout_ms)
+{
+	if (vm->pidfd < 0)
+		return kill(vm->pid, 0) < 0 && errno == ESRCH;
+	/* A pidfd turns readable when the process exits; no polling of /proc. */
+	struct pollfd p = { .fd = vm->pidfd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0;
+}
+
 int vm_adopt(struct vm **out, const char *id, const struct vm_spec *spec)
 {
 	struct vm *vm = vm_alloc();

@@ -108,5 +108,10 @@ void vm_forget(struct vm *vm);
 void vm_kill_all(void);
 /* Kill the process now (in-flight requests fail fast); vm_destroy later reaps and frees. */
 void vm_kill(struct vm *vm);
+/*
+ * Wait until the process has exited (its files, forwarded ports included, are closed then), at
+ * most timeout_ms: true once it has. It is not reaped here.
+ */
+bool vm_wait_exit(struct vm *vm, int timeout_ms);
 
 #endif
