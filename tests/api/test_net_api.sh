@@ -93,8 +93,14 @@ for attempt in range(60):
 sys.exit(1)
 EOF
 }
+# port_free PORT: a listener could bind 127.0.0.1:PORT now. With SO_REUSEADDR, as flint-vmm binds
+# its forwards: the connections fetch made may linger in TIME_WAIT, which only a plain bind minds.
 port_free() {
-	python3 -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+	python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)' "$1" 2>/dev/null
 }
 
 tport=$(free_port)
