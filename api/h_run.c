@@ -340,7 +340,7 @@ void h_run(struct req *rq)
 					.client_fd = req_socket(rq) };
 		struct cmd_result res;
 		cmd_run(vm, &p, &res);
-		vm_destroy(vm, 0);
+		vm_discard(vm); /* torn down while the answer goes out */
 		reply_cmd(rq, &res);
 		cmd_result_free(&res);
 	}
@@ -452,7 +452,7 @@ static void stream_produce(struct sse *s, void *arg)
 	} else {
 		memset(&res, 0, sizeof(res));
 	}
-	vm_destroy(vm, 0);
+	vm_discard(vm);
 	for (int si = 0; si < 2; si++)
 		if (c->ncarry[si])
 			stream_emit(c, si, c->carry[si], c->ncarry[si]);
@@ -529,7 +529,7 @@ static void *batch_one(void *arg)
 	struct cmd_params p = { .argv = (const char *const *)it->rr.command.v, .client_fd = -1 };
 	struct cmd_result res;
 	cmd_run(vm, &p, &res);
-	vm_destroy(vm, 0);
+	vm_discard(vm);
 	json_t *o = outputs(&res);
 	json_object_set_new(o, "exit_code", json_integer(res.exit_code));
 	if (res.exit_code == 0) {

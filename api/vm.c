@@ -132,11 +132,31 @@ static void vm_mark_dead(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+static void vm_free(struct vm *vm);
+static void remove_dir(const char *dir);
+
+/* VMs handed to vm_discard and not yet freed; vm_module_destroy waits for them. */
+static pthread_mutex_t discard_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t discard_cond = PTHREAD_COND_INITIALIZER;
+static unsigned discard_pending;
+
+static void discard_done(struct vm *vm)
+{
+	remove_dir(vm->dir);
+	vm_free(vm);
+	pthread_mutex_lock(&discard_lock);
+	discard_pending--;
+	pthread_cond_broadcast(&discard_cond);
+	pthread_mutex_unlock(&discard_lock);
+}
+
 static void *supervisor(void *arg)
 {
 	(void)arg;
 	struct epoll_event ev[16];
 	for (;;) {
+		struct vm *freed[16];
+		unsigned nfreed = 0;
 		int n = epoll_wait(sup_epoll, ev, 16, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -156,7 +176,9 @@ static void *supervisor(void *arg)
 			if (epoll_ctl(sup_epoll, EPOLL_CTL_DEL, vm->pidfd, &none) == 0) {
 				bool expected = vm->stopping;
 				vm_mark_dead(vm);
-				if (!expected) {
+				if (vm->discard) {
+					freed[nfreed++] = vm;
+				} else if (!expected) {
 					log_warn("vm", "vm %s died: %s", vm->id, vm->reason);
 					if (vm->on_death)
 						vm->on_death(vm, vm->death_ctx);
@@ -164,6 +186,9 @@ static void *supervisor(void *arg)
 			}
 			pthread_mutex_unlock(&sup_lock);
 		}
+		/* Out of sup_lock: freeing takes all_lock and touches the file system. */
+		for (unsigned i = 0; i < nfreed; i++)
+			discard_done(freed[i]);
 	}
 	return NULL;
 }
@@ -203,6 +228,15 @@ int vm_module_init(const struct vm_paths *p)
 
 void vm_module_destroy(void)
 {
+	/* Discarded VMs were SIGKILLed: give the kernel a moment to end them, then stop. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&discard_lock);
+	while (discard_pending &&
+	       pthread_cond_timedwait(&discard_cond, &discard_lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&discard_lock);
 	if (shutdown_efd >= 0) {
 		uint64_t one = 1;
 		if (write(shutdown_efd, &one, sizeof(one)) == sizeof(one))
@@ -547,6 +581,35 @@ void vm_destroy(struct vm *vm, int grace_ms)
 	}
 	remove_dir(vm->dir);
 	vm_free(vm);
+}
+
+void vm_discard(struct vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->pidfd < 0 || atomic_load(&vm->state) == VM_DEAD) {
+		vm_destroy(vm, 0);
+		return;
+	}
+	pthread_mutex_lock(&discard_lock);
+	discard_pending++;
+	pthread_mutex_unlock(&discard_lock);
+	pthread_mutex_lock(&sup_lock);
+	vm->stopping = true;
+	vm->discard = true;
+	/* Watched anew for this: it may have been unwatched (a pool VM handed out) or not. */
+	struct epoll_event none, ev = { .events = EPOLLIN, .data.ptr = vm };
+	epoll_ctl(sup_epoll, EPOLL_CTL_DEL, vm->pidfd, &none);
+	bool watched = epoll_ctl(sup_epoll, EPOLL_CTL_ADD, vm->pidfd, &ev) == 0;
+	pthread_mutex_unlock(&sup_lock);
+	pidfd_kill(vm->pidfd, SIGKILL);
+	if (!watched) {
+		/* No supervisor to hand it to: the old, synchronous way. */
+		struct pollfd p = { .fd = vm->pidfd, .events = POLLIN };
+		poll(&p, 1, 5000);
+		vm_mark_dead(vm);
+		discard_done(vm);
+	}
 }
 
 bool vm_check_alive(struct vm *vm)

@@ -56,6 +56,7 @@ struct vm {
 	void (*on_death)(struct vm *vm, void *ctx);
 	void *death_ctx;
 	bool stopping; /* vm_destroy is in progress: the death is expected */
+	bool discard;  /* vm_discard: the supervisor reaps and frees it */
 	struct vm *prev, *next; /* every VM this flintd holds, for vm_kill_all */
 };
 
@@ -80,6 +81,12 @@ int vm_wait_ready(struct vm *vm, int timeout_ms);
 void vm_watch(struct vm *vm, void (*on_death)(struct vm *, void *), void *ctx);
 /* Stop the VM (control "stop", then SIGKILL after grace_ms), reap it, remove its directory, free it. */
 void vm_destroy(struct vm *vm, int grace_ms);
+/*
+ * SIGKILL the VM now and leave the rest of vm_destroy (waiting for the kernel to tear it down,
+ * reaping, removing its directory, freeing) to the supervisor thread, so a one-shot run can
+ * answer its client while that happens. The caller gives up the VM.
+ */
+void vm_discard(struct vm *vm);
 
 /* Re-attach a VM a previous flintd left running: 0, or -ESRCH when it is gone (dir removed). */
 int vm_adopt(struct vm **out, const char *id, const struct vm_spec *spec);
