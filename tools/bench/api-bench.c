@@ -837,12 +837,15 @@ static int cmd_run(int argc, char **argv)
 	bool failed = status != 200 || !strstr(rc.last_body, "\"exit_code\":0");
 	if (failed)
 		fprintf(stderr, "api-bench: /run answered %d: %.400s\n", status, rc.last_body);
-	/* The VM is reaped before flintd answers; give the sampler a moment to see it gone. */
-	for (int i = 0; i < 100; i++) {
-		bool pending = false;
+	/*
+	 * flintd answers once it has SIGKILLed the VM; its supervisor reaps it afterwards. Follow
+	 * the teardown to its end (at most 5 s) so its CPU is still counted.
+	 */
+	for (int i = 0; i < 5000; i++) {
+		bool done = false;
 		for (int k = 0; k < nvms; k++)
-			pending |= vms[k].exiting && !vms[k].reaped;
-		if (!pending)
+			done |= vms[k].exiting && vms[k].reaped;
+		if (done || failed)
 			break;
 		usleep(1000);
 	}
