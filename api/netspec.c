@@ -60,34 +60,6 @@ bool netspec_ports_clash(const struct port_map *a, const struct port_map *b)
 	return strcmp(x, y) == 0 || strcmp(x, "0.0.0.0") == 0 || strcmp(y, "0.0.0.0") == 0;
 }
 
-/* A decimal number of 1 to maxdig digits, no leading zero, at most max; [s, end). */
-static bool dec(const char *s, const char *end, unsigned max, unsigned maxdig)
-{
-	size_t n = (size_t)(end - s);
-	if (n == 0 || n > maxdig || (n > 1 && s[0] == '0'))
-		return false;
-	unsigned v = 0;
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (unsigned)(*s - '0');
-	}
-	return v <= max;
-}
-
-static bool ipv4(const char *s, const char *end)
-{
-	for (int i = 0; i < 4; i++) {
-		const char *dot = s;
-		while (dot < end && *dot != '.')
-			dot++;
-		if (!dec(s, dot, 255, 3) || (i < 3) == (dot == end))
-			return false;
-		s = dot + 1;
-	}
-	return true;
-}
-
 static bool hostname(const char *s, size_t n)
 {
 	if (n == 0 || n > 253)
@@ -118,22 +90,24 @@ bool netspec_allow_valid(const char *s)
 {
 	if (!s)
 		return false;
+	unsigned v;
 	size_t n = strnlen(s, 300);
 	const char *end = s + n, *slash = memchr(s, '/', n);
 	if (slash)
-		return ipv4(s, slash) && dec(slash + 1, end, 32, 2);
-	return ipv4(s, end) || hostname(s, n);
+		return parse_ipv4(s, slash) && parse_uint(slash + 1, end, 32, 2, &v);
+	return parse_ipv4(s, end) || hostname(s, n);
 }
 
 bool netspec_dns_valid(const char *s)
 {
 	if (!s)
 		return false;
+	unsigned v;
 	size_t n = strnlen(s, 64);
 	const char *end = s + n, *colon = memchr(s, ':', n);
 	if (colon)
-		return ipv4(s, colon) && dec(colon + 1, end, 65535, 5) && strcmp(colon + 1, "0") != 0;
-	return ipv4(s, end);
+		return parse_ipv4(s, colon) && parse_uint(colon + 1, end, 65535, 5, &v) && v > 0;
+	return parse_ipv4(s, end);
 }
 
 /* Append to out[*len, cap); false once it does not fit (out stays NUL-terminated). */

@@ -185,7 +185,7 @@ bool valid_label(const char *key, const char *val)
 }
 
 /* Decimal digits [s, end) as an unsigned value ≤ max with 1..maxdigits digits and no leading zero. */
-static bool parse_uint(const char *s, const char *end, unsigned max, unsigned maxdigits, unsigned *out)
+bool parse_uint(const char *s, const char *end, unsigned max, unsigned maxdigits, unsigned *out)
 {
 	size_t n = (size_t)(end - s);
 	unsigned v = 0;
@@ -211,7 +211,7 @@ static bool parse_port(const char *s, const char *end, uint16_t *out)
 	return true;
 }
 
-static bool parse_ipv4(const char *s, const char *end)
+bool parse_ipv4(const char *s, const char *end)
 {
 	const char *p = s;
 	for (int i = 0; i < 4; i++) {

@@ -33,6 +33,11 @@ bool valid_label(const char *key, const char *val); /* same rules, for labels gi
 /* "8080:80" or "127.0.0.1:8080:80" (host addr optional, IPv4 dotted quad, ports 1-65535); tcp
  * only: an optional "/tcp" suffix is accepted, any other protocol is -EINVAL. Without an address
  * host_addr is "" (the caller picks its default). 0 or -EINVAL. */
+/* [s, end) as a decimal of 1..maxdigits digits without a leading zero, at most max. */
+bool parse_uint(const char *s, const char *end, unsigned max, unsigned maxdigits, unsigned *out);
+/* [s, end) as a dotted-quad IPv4 address, each part 0-255 without leading zeros. */
+bool parse_ipv4(const char *s, const char *end);
+
 struct port_map {
 	char host_addr[16];
 	uint16_t host_port, guest_port;
