@@ -224,16 +224,9 @@ static int create_ports(const struct create_req *cr, struct vm_spec *spec, char 
 		snprintf(err, errlen, "ports need a network: the restrictive profile has none");
 		return -1;
 	}
-	if (cr->ports.n > VM_PORTS_MAX) {
-		snprintf(err, errlen, "At most %u ports", VM_PORTS_MAX);
-		return -1;
-	}
+	_Static_assert(REQ_PORTS_MAX <= VM_PORTS_MAX, "every accepted port fits a VM");
 	for (size_t i = 0; i < cr->ports.n; i++) {
-		struct port_map pm;
-		if (port_map_parse(cr->ports.v[i], &pm) < 0) { /* reqparse checked; belt and braces */
-			snprintf(err, errlen, "Invalid port mapping '%s'", cr->ports.v[i]);
-			return -1;
-		}
+		struct port_map pm = cr->port_maps[i];
 		netspec_port_normalize(&pm);
 		for (unsigned j = 0; j < spec->nports; j++)
 			if (netspec_ports_clash(&pm, &spec->ports[j])) {

@@ -388,8 +388,7 @@ int reqparse_create(const char *body, size_t len, struct create_req *r, int *sta
 	    get_strv(root, "ports", REQ_PORTS_MAX, 64, &r->ports, &pe) < 0)
 		goto out;
 	for (size_t i = 0; i < r->ports.n; i++) {
-		struct port_map pm;
-		if (port_map_parse(r->ports.v[i], &pm) < 0) {
+		if (port_map_parse(r->ports.v[i], &r->port_maps[i]) < 0) {
 			fail(&pe, 400,
 			     "Invalid port mapping '%.64s': use HOST_PORT:GUEST_PORT or "
 			     "IPV4:HOST_PORT:GUEST_PORT (tcp, ports 1-65535)",

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "validate.h"
+
 /* Caps on what one request may carry: bounded memory per request, whatever the client sends. */
 #define REQ_ARGV_MAX	     4096
 #define REQ_ARG_BYTES_MAX    (128u * 1024)
@@ -51,6 +53,7 @@ struct create_req {
 	char *profile;
 	struct strv label_keys, label_vals; /* parallel, same n */
 	struct strv ports;		    /* each passes port_map_parse */
+	struct port_map port_maps[REQ_PORTS_MAX]; /* ports, parsed (ports.n of them) */
 	bool has_unsupported;
 	char unsupported[64]; /* first of source_url, source_ref, volumes, secrets, secret_files present and non-empty */
 };

@@ -240,6 +240,13 @@ static void test_create(void **state)
 	assert_string_equal(r.label_vals.v[1], "");
 	assert_int_equal(r.ports.n, 2);
 	assert_string_equal(r.ports.v[1], "127.0.0.1:2222:22");
+	/* ... and parsed, once, for the handler */
+	assert_string_equal(r.port_maps[0].host_addr, "");
+	assert_int_equal(r.port_maps[0].host_port, 8080);
+	assert_int_equal(r.port_maps[0].guest_port, 80);
+	assert_string_equal(r.port_maps[1].host_addr, "127.0.0.1");
+	assert_int_equal(r.port_maps[1].host_port, 2222);
+	assert_int_equal(r.port_maps[1].guest_port, 22);
 	assert_false(r.has_unsupported); /* empty ones do not count */
 	create_req_free(&r);
 
