@@ -7,10 +7,6 @@ FLINTD_PORT=
 FLINTD_LOG=
 FLINTD_READY_TIMEOUT=${FLINTD_READY_TIMEOUT:-60}
 
-# A TCP port that was free a moment ago on 127.0.0.1.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # start_flintd STATE_DIR PORT LOG [flintd args...]: start it in the background (stderr appended to LOG)
 # and wait until GET /health answers, as long as it stays alive (bounded by FLINTD_READY_TIMEOUT).
@@ -79,3 +75,35 @@ kill_leftover_vmms() {
 		kill -KILL "$pid" 2>/dev/null
 	done
 }
+
+# ---- requests: the caller sets $tmp (a private directory), $B (the base URL), $T (seconds per
+# request), and $K1 (the bearer key) unless NOAUTH=1 ----------------------------------------------
+# req METHOD PATH [BODY|@FILE] [extra curl args...]: one request with K1; sets ST (status),
+# RB (body), RH (headers file) and LAST (the request, for failure messages). Paths go out verbatim.
+req() {
+	local m=$1 p=$2 body=${3-}
+	shift 2
+	[ $# -gt 0 ] && shift
+	RH=${RH:-$tmp/hdr}
+	local a=(-s --path-as-is -o "$tmp/body" -D "$RH" -w '%{http_code}' -X "$m" --max-time "$T")
+	[ -n "${NOAUTH:-}" ] || a+=(-H "Authorization: ${AUTH:-Bearer $K1}")
+	if [ -n "$body" ]; then
+		if [ "${body:0:1}" = @ ]; then a+=(-H 'Content-Type: application/json' -H 'Expect:' --data-binary "$body")
+		else a+=(-H 'Content-Type: application/json' --data-binary "$body"); fi
+	fi
+	rm -f "$tmp/body"
+	ST=$(curl "${a[@]}" "$@" "$B$p")
+	RB=$(cat "$tmp/body" 2>/dev/null)
+	LAST="$m $p${body:+ $(head -c 160 <<<"$body")}"
+}
+# expect NAME STATUS [JQ-FILTER]: ok when the last answer had STATUS and the filter holds on its body.
+expect() {
+	local name=$1 st=$2 f=${3:-.}
+	if [ "$ST" = "$st" ] && jq -e "$f" >/dev/null 2>&1 <<<"$RB"; then
+		ok "$name"
+	else
+		bad "$name — request: $LAST; expected $st and $f; got $ST $(head -c 400 <<<"$RB")"
+	fi
+}
+# The error envelope with an exact message.
+err_is() { expect "$1" "$2" "(.success == false) and (.error == \"$3\") and (has(\"data\") | not)"; }

@@ -9,8 +9,9 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
 . tests/api/flintd.sh
+. tests/lib/netpeer.sh
+NOAUTH=1 # this flintd has no keys
 T=${FLINT_API_TIMEOUT:-600} # seconds allowed per request (three boots share the CPUs)
-PEER=tests/e2e/net-peer.py
 
 if ! kvm_usable; then
 	skip "flintd networking: /dev/kvm is absent or not accessible"
@@ -38,24 +39,6 @@ port=$(free_port)
 B=http://127.0.0.1:$port
 t_start=$SECONDS
 
-req() {
-	local m=$1 p=$2 body=${3-}
-	local a=(-s -o "$tmp/body" -w '%{http_code}' -X "$m" --max-time "$T")
-	[ -n "$body" ] && a+=(-H 'Content-Type: application/json' --data-binary "$body")
-	rm -f "$tmp/body"
-	ST=$(curl "${a[@]}" "$B$p")
-	RB=$(cat "$tmp/body" 2>/dev/null)
-	LAST="$m $p${body:+ $(head -c 160 <<<"$body")}"
-}
-expect() {
-	local name=$1 st=$2 f=${3:-.}
-	if [ "$ST" = "$st" ] && jq -e "$f" >/dev/null 2>&1 <<<"$RB"; then
-		ok "$name"
-	else
-		bad "$name — request: $LAST; expected $st and $f; got $ST $(head -c 400 <<<"$RB")"
-	fi
-}
-err_is() { expect "$1" "$2" "(.success == false) and (.error == \"$3\")"; }
 # run NAME CMD: sh -c CMD in sandbox NAME; $out is its output (or the error), $code the exit code.
 run() {
 	req POST "/sandboxes/$1/exec" "$(jq -cn --arg c "$2" '{command: ["/bin/sh", "-c", $c]}')"
@@ -64,35 +47,6 @@ run() {
 }
 has() { grep -qE "$1" <<<"$out"; }
 
-# peer NAME ARGS...: a tests/e2e/net-peer.py server on 127.0.0.1, waited for by its "listening" line.
-peer() {
-	local name=$1
-	shift
-	mkfifo "$tmp/$name.fifo"
-	python3 "$PEER" "$@" >"$tmp/$name.fifo" 2>"$tmp/$name.err" &
-	pids+=($!)
-	local line=
-	read -r -t 20 line <"$tmp/$name.fifo"
-	[ "$line" = listening ] || { bad "$name server did not start: $(cat "$tmp/$name.err")"; return 1; }
-}
-# fetch PORT: connect to 127.0.0.1:PORT and print what the guest's listener says; retried while
-# the guest's listener is not up yet (a forwarded port accepts, then the connection is reset).
-fetch() {
-	python3 - "$1" <<'EOF'
-import socket, sys, time
-for attempt in range(60):
-    try:
-        with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=120) as s:
-            data = s.recv(100)
-        if data:
-            print(data.decode().strip())
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(2)
-sys.exit(1)
-EOF
-}
 # port_free PORT: a listener could bind 127.0.0.1:PORT now. With SO_REUSEADDR, as flint-vmm binds
 # its forwards: the connections fetch made may linger in TIME_WAIT, which only a plain bind minds.
 port_free() {
@@ -182,7 +136,7 @@ run "$M" 'nslookup svc.flint.test'
 check "$M: DNS through the forwarder to --net-dns ($(grep Address: <<<"$out" | tail -1))" has "^Address: 198\.51\.100\.7$"
 req POST "/sandboxes/$M/exec/detach" '{"command":["/bin/sh","-c","nc -ll -p 8080 -e echo hello-from-sandbox"]}'
 expect "$M: a listener on guest port 8080 (detached)" 200 '.data.status == "running"'
-got=$(fetch "$fport")
+got=$(fetch 127.0.0.1 "$fport")
 check "$M: 127.0.0.1:$fport on the host reaches guest port 8080 ($got)" [ "$got" = hello-from-sandbox ]
 run "$M" "t0=\$(cut -d' ' -f1 /proc/uptime); nc -w 120 10.0.2.2 $cport </dev/null; echo rc=\$?; t1=\$(cut -d' ' -f1 /proc/uptime); echo took \$(echo \"\$t1 \$t0\" | awk '{ print int(\$1 - \$2) }')"
 check "$M: the host (10.0.2.2:$cport) is refused ($(grep -o 'Connection refused' <<<"$out" | head -1))" has "Connection refused"

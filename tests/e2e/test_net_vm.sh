@@ -11,13 +11,13 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
+. tests/lib/netpeer.sh
 VMM=${FLINT_VMM:-build/flint-vmm}
 KERNEL=build/guest/vmlinux
 IMAGE=build/images/base.ext4
 READY=build/tests/agent-host
 EXEC=build/tests/agent-exec
 CTL=build/tests/control-client
-PEER=tests/e2e/net-peer.py
 BOOT_TIMEOUT=${FLINT_BOOT_TIMEOUT:-900}
 STEP=300 # seconds any one guest command may take
 
@@ -27,22 +27,6 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	rm -rf "$tmp"
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# peer NAME ARGS...: a net-peer.py server, waited for by reading its "listening" line.
-peer() {
-	local name=$1
-	shift
-	mkfifo "$tmp/$name.fifo"
-	python3 "$PEER" "$@" >"$tmp/$name.fifo" 2>"$tmp/$name.err" &
-	pids+=($!)
-	local line=
-	read -r -t 20 line <"$tmp/$name.fifo"
-	[ "$line" = listening ] || { bad "$name server did not start: $(cat "$tmp/$name.err")"; return 1; }
 }
 
 # boot NAME ARGS...: flint-vmm with the agent on $tmp/NAME.sock; returns once the agent said
@@ -71,25 +55,6 @@ in_vm() {
 
 # has PATTERN: $out has a line matching the extended regex.
 has() { grep -qE "$1" <<<"$out"; }
-
-# A host client that connects to ADDR:PORT and prints what it reads; retries while the guest's
-# listener is not up yet (a forwarded port accepts, then the connection is reset).
-fetch() {
-	python3 - "$1" "$2" <<'EOF'
-import socket, sys, time
-for attempt in range(60):
-    try:
-        with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=120) as s:
-            data = s.recv(100)
-        if data:
-            print(data.decode().strip())
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(2)
-sys.exit(1)
-EOF
-}
 
 # --- the tap VM, in this process's own network namespace (re-entered by the main part) ----------
 

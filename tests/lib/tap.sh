@@ -10,6 +10,10 @@ check() {
 	shift
 	if "$@"; then ok "$name"; else bad "$name"; fi
 }
+# free_port: a TCP port that was free a moment ago on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
 kvm_usable() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 finish() {
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
