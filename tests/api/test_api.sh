@@ -43,35 +43,6 @@ FLINTD_OPTS=(--pool 1 --max-sandboxes 2 --api-key-file "$tmp/keys")
 t_start=$SECONDS
 
 # ---- helpers ------------------------------------------------------------------------------------
-# req METHOD PATH [BODY|@FILE] [extra curl args...]: one request with K1; sets ST (status),
-# RB (body), RH (headers file) and LAST (the request, for failure messages). Paths go out verbatim.
-RH=$tmp/hdr
-req() {
-	local m=$1 p=$2 body=${3-}
-	shift 2
-	[ $# -gt 0 ] && shift
-	local a=(-s --path-as-is -o "$tmp/body" -D "$RH" -w '%{http_code}' -X "$m" --max-time "$T")
-	[ -n "${NOAUTH:-}" ] || a+=(-H "Authorization: ${AUTH:-Bearer $K1}")
-	if [ -n "$body" ]; then
-		if [ "${body:0:1}" = @ ]; then a+=(-H 'Content-Type: application/json' -H 'Expect:' --data-binary "$body")
-		else a+=(-H 'Content-Type: application/json' --data-binary "$body"); fi
-	fi
-	rm -f "$tmp/body"
-	ST=$(curl "${a[@]}" "$@" "$B$p")
-	RB=$(cat "$tmp/body" 2>/dev/null)
-	LAST="$m $p${body:+ $(head -c 160 <<<"$body")}"
-}
-# expect NAME STATUS [JQ-FILTER]: ok when the last answer had STATUS and the filter holds on its body.
-expect() {
-	local name=$1 st=$2 f=${3:-.}
-	if [ "$ST" = "$st" ] && jq -e "$f" >/dev/null 2>&1 <<<"$RB"; then
-		ok "$name"
-	else
-		bad "$name — request: $LAST; expected $st and $f; got $ST $(head -c 400 <<<"$RB")"
-	fi
-}
-# The error envelope with an exact message.
-err_is() { expect "$1" "$2" "(.success == false) and (.error == \"$3\") and (has(\"data\") | not)"; }
 hdr() { tr -d '\r' <"$RH" | sed -n "s/^$1: *//Ip" | tail -1; }
 json_ct() {
 	local ct
@@ -420,6 +391,14 @@ req GET "/sandboxes/$X/exec/detached/$jid/logs?stream=stderr"
 expect "logs?stream=stderr → {stderr:\"e\\n\"}" 200 '.data.stderr == "e\n"'
 poll_until GET "/sandboxes/$X/exec/detached/$jid6" '.data.status != "running"' 60
 expect "a finished detached command reports its real exit code (6, failed)" 200 '.data.status == "failed" and .data.exit_code == 6'
+# On PVM hosts a guest process sometimes dies of SIGSEGV (docs/pvm.md): a job that the guest
+# crashed (139) before the kill is replaced once by a new one, so the kill itself is still tested.
+req GET "/sandboxes/$X/exec/detached/$jid"
+if jq -e '.data.status == "failed" and .data.exit_code == 139' >/dev/null 2>&1 <<<"$RB"; then
+	echo "# detached $jid crashed in the guest (139, a PVM artefact) before the kill: a new one is killed instead"
+	req POST "/sandboxes/$X/exec/detach" '{"command":["sleep","600"]}'
+	jid=$(jq -r '.data.id // empty' <<<"$RB")
+fi
 req DELETE "/sandboxes/$X/exec/detached/$jid"
 expect "DELETE detached → \"Command killed\"" 200 '. == {"success":true,"data":"Command killed"}'
 poll_until GET "/sandboxes/$X/exec/detached/$jid" '.data.status != "running"' 30
@@ -552,6 +531,15 @@ expect "no sandboxes left" 200 '.data == []'
 wait_vmms_at_most "$state" 1 30
 n=$(vmm_count "$state")
 check "deleting sandboxes stops their VMs (flint-vmm: $n ≤ 1, the pool)" [ "$n" -le 1 ]
+
+# A pool VM joins the pool only after its warm-up command ran: a broken warm-up is a boot failure
+# and an empty pool.
+deadline=$((SECONDS + T))
+while [ "$(curl -s --max-time 10 "$B/metrics" | awk '$1 ~ /^flint_pool_vms/ { n += $2 } END { print n + 0 }')" -lt 1 ] &&
+	[ "$SECONDS" -lt "$deadline" ]; do sleep 1; done
+pool_n=$(curl -s --max-time 10 "$B/metrics" | awk '$1 ~ /^flint_pool_vms/ { n += $2 } END { print n + 0 }')
+check "the pool refills with a warmed-up VM (flint_pool_vms: $pool_n)" [ "$pool_n" = 1 ]
+check "/metrics: no VM boot (or warm-up) failed ($(metric flint_vm_boot_failures_total))" [ "$(metric flint_vm_boot_failures_total)" = 0 ]
 
 echo "# shutdown"
 stop_flintd
