@@ -324,6 +324,47 @@ static void test_dns_forwarding_and_snooping(void **state)
 	run_in_netns(dns_snooping);
 }
 
+/*
+ * No route to the resolver (an offline host): the VM still comes up, and each query is answered
+ * at once with SERVFAIL under the guest's own ID, also under the seccomp filter (it reconnects).
+ */
+static void dns_unreachable(void)
+{
+	struct net_config cfg = { .mode = NET_USER, .dns_upstream = IP(192, 0, 2, 53) };
+	struct ufx *u = calloc(1, sizeof(*u));
+	u->dns_fd = -1;
+	CHECK(net_user_open(&cfg, &u->be) == 0);
+	u->ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	CHECK(epoll_ctl(u->ep, EPOLL_CTL_ADD, u->be->fd, &ev) == 0);
+	u->be->ops->rx_pause(u->be, false);
+	CHECK(sandbox_enter(SANDBOX_NET_USER | SANDBOX_VSOCK) == 0);
+	for (int i = 0; i < 2; i++) {
+		uint8_t q[128], f[256];
+		size_t ql = dns_query(q, "example.com");
+		send_frame(u, f, udp_from_guest(f, sizeof(f), 33333, NET_USER_DNS, 53, q, ql));
+		struct ip4_pkt k;
+		CHECK(next_ip4(u, 0, &k)); /* already queued: no waiting for a timeout */
+		CHECK(k.src == NET_USER_DNS && k.sport == 53);
+		CHECK(k.dst == NET_USER_GUEST && k.dport == 33333);
+		CHECK(k.payload_len == ql);
+		CHECK(k.payload[0] == 0xab && k.payload[1] == 0xcd);
+		CHECK(k.payload[2] == 0x81); /* QR, RD kept */
+		CHECK((k.payload[3] & 0x0f) == 2); /* SERVFAIL */
+		CHECK(memcmp(k.payload + 4, "\0\1\0\0\0\0\0\0", 8) == 0);
+		CHECK(memcmp(k.payload + 12, q + 12, ql - 12) == 0);
+	}
+	u->be->ops->destroy(u->be);
+	close(u->ep);
+	free(u);
+}
+
+static void test_dns_upstream_unreachable(void **state)
+{
+	(void)state;
+	run_in_netns(dns_unreachable);
+}
+
 /* The guest's side of a TCP connection to 10.0.2.2:port: the host's 127.0.0.1:port on lfd. */
 static void tcp_through_host_alias(struct ufx *u, int lfd, uint16_t port)
 {
@@ -471,6 +512,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_denied_syn_gets_rst),
 		cmocka_unit_test(test_dns_forwarding_and_snooping),
+		cmocka_unit_test(test_dns_upstream_unreachable),
 		cmocka_unit_test(test_tcp_via_host_alias),
 		cmocka_unit_test(test_hostfwd),
 		cmocka_unit_test(test_hostfwd_before_arp),

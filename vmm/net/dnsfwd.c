@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -37,29 +38,62 @@ int dnsfwd_parse_resolv(const char *text, uint32_t *addr)
 	return -1;
 }
 
+/* Errors that say the host has no route to the resolver yet: the VM runs on without DNS. */
+static bool unreachable(int e)
+{
+	return e == ENETUNREACH || e == EHOSTUNREACH || e == EADDRNOTAVAIL || e == ENETDOWN ||
+	       e == EACCES || e == EPERM;
+}
+
+/* Connect (again) to the upstream; false while the host cannot reach it. Told once per outage. */
+static bool reach(struct dnsfwd *d)
+{
+	if (d->connected)
+		return true;
+	if (!d->upstream || d->fd < 0)
+		return false;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(d->port),
+				  .sin_addr.s_addr = htonl(d->upstream) };
+	if (connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		if (d->told) {
+			char a[16];
+			log_info("net: DNS forwarder: %s:%u reachable again", ip4_str(d->upstream, a),
+				 d->port);
+		}
+		d->connected = true;
+		d->told = false;
+		return true;
+	}
+	int e = errno;
+	if (!d->told) {
+		char a[16];
+		log_err("net: DNS forwarder: cannot reach %s:%u (%s): the guest's queries get "
+			"SERVFAIL until the host can",
+			ip4_str(d->upstream, a), d->port, strerror(e));
+		d->told = true;
+	}
+	return false;
+}
+
 int dnsfwd_init(struct dnsfwd *d, uint32_t upstream, uint16_t port, unsigned mtu)
 {
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
 	d->mtu = mtu;
+	d->upstream = upstream;
+	d->port = port;
 	if (getrandom(&d->rng, sizeof(d->rng), GRND_NONBLOCK) != sizeof(d->rng) || d->rng == 0)
 		d->rng = 0x9e3779b9u ^ (uint32_t)getpid();
+	if (!upstream)
+		return 0; /* no resolver at all: every query gets SERVFAIL */
 	d->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (d->fd < 0) {
 		int e = errno;
 		log_err("net: DNS forwarder socket: %s", strerror(e));
 		return -e;
 	}
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(upstream) };
-	if (connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		char a[16];
-		log_err("net: DNS forwarder: cannot reach %s:%u: %s", ip4_str(upstream, a), port,
-			strerror(e));
-		return -e;
-	}
+	reach(d);
 	return 0;
 }
 
@@ -89,8 +123,34 @@ static struct dnsfwd_query *find(struct dnsfwd *d, uint16_t id, uint64_t now_ms)
 	return NULL;
 }
 
+/*
+ * The resolver cannot be reached: answer the guest at once with SERVFAIL (its header and
+ * question, no records), so its resolver fails fast instead of waiting out every timeout.
+ */
+static void servfail(struct dnsfwd *d, const uint8_t *frame, const struct ip4_pkt *k, size_t qend,
+		     const char *qname, dnsfwd_answer_fn fn, void *ctx)
+{
+	uint8_t msg[DNS_HDR_LEN + 255 + 4];
+	if (qend > sizeof(msg) || qend > k->payload_len) {
+		d->dropped++;
+		return;
+	}
+	memcpy(msg, k->payload, qend);
+	msg[2] = (uint8_t)((msg[2] & 0x01) | 0x80 | (msg[2] & 0x78)); /* QR, opcode and RD kept */
+	msg[3] = 0x80 | 2;						/* RA, RCODE=SERVFAIL */
+	memset(msg + 6, 0, 6);
+	size_t flen = frame_udp4(d->frame, sizeof(d->frame), frame + 6, frame, NET_USER_DNS, 53,
+				 k->src, k->sport, msg, qend, d->ip_id++);
+	if (flen == 0) {
+		d->dropped++;
+		return;
+	}
+	d->servfails++;
+	fn(ctx, d->frame, flen, msg, qend, qname);
+}
+
 void dnsfwd_query(struct dnsfwd *d, const uint8_t *frame, const struct ip4_pkt *k,
-		  uint64_t now_ms)
+		  uint64_t now_ms, dnsfwd_answer_fn fn, void *ctx)
 {
 	struct dnsfwd_query *slot = &d->q[0];
 	uint16_t qtype, qclass;
@@ -102,6 +162,10 @@ void dnsfwd_query(struct dnsfwd *d, const uint8_t *frame, const struct ip4_pkt *
 	    dns_question(k->payload, k->payload_len, qname, &qtype, &qclass, &end) < 0) {
 		d->dropped++;
 		log_guest("net-dns", "query of %zu bytes without one question", k->payload_len);
+		return;
+	}
+	if (!reach(d)) {
+		servfail(d, frame, k, end, qname, fn, ctx);
 		return;
 	}
 	for (unsigned i = 0; i < DNSFWD_PENDING; i++) {
@@ -131,8 +195,17 @@ void dnsfwd_query(struct dnsfwd *d, const uint8_t *frame, const struct ip4_pkt *
 	d->buf[0] = (uint8_t)(id >> 8);
 	d->buf[1] = (uint8_t)id;
 	if (send(d->fd, d->buf, k->payload_len, MSG_DONTWAIT) < 0) {
-		d->dropped++;
+		int e = errno;
 		slot->at_ms = 0;
+		if (unreachable(e)) {
+			/* The route went away: say so once, and answer now instead of a timeout. */
+			d->connected = false;
+			if (!reach(d)) {
+				servfail(d, frame, k, end, qname, fn, ctx);
+				return;
+			}
+		}
+		d->dropped++;
 		return;
 	}
 	d->queries++;

@@ -95,7 +95,7 @@ static int user_send(struct net_backend *be, const struct virtio_net_hdr *hdr,
 		slirp_loop_input(&u->loop, u->txbuf, got);
 		return 0;
 	case POLICY_DNS:
-		dnsfwd_query(&u->dns, u->txbuf, &r.pkt, now);
+		dnsfwd_query(&u->dns, u->txbuf, &r.pkt, now, dns_answer, u);
 		return 0;
 	case POLICY_DENY:
 		memcpy(be->last_denied, u->policy.last_denied, sizeof(be->last_denied));
@@ -162,7 +162,7 @@ static uint32_t upstream_resolver(const struct net_config *cfg)
 			a = 0;
 	}
 	if (!a)
-		log_err("net: no IPv4 nameserver in /etc/resolv.conf: the guest has no DNS "
+		log_err("net: no IPv4 nameserver in /etc/resolv.conf: the guest's queries get SERVFAIL "
 			"(--net user,dns=ADDR[:PORT] names one)");
 	return a;
 }
@@ -187,13 +187,11 @@ static int user_setup(struct net_user *u, const struct net_config *cfg)
 		.disable_dns = true, /* 10.0.2.3 is ours (dnsfwd.c) */
 	};
 	int r = slirp_loop_init(&u->loop, &sc, slirp_frame, u);
-	uint32_t upstream = r == 0 ? upstream_resolver(cfg) : 0;
-	if (upstream) {
-		r = dnsfwd_init(&u->dns, upstream, cfg->dns_upstream_port ? cfg->dns_upstream_port : 53,
-				u->be.mtu);
-		if (r == 0)
-			r = slirp_loop_watch(&u->loop, u->dns.fd, TAG_DNS);
-	}
+	if (r == 0)
+		r = dnsfwd_init(&u->dns, upstream_resolver(cfg),
+				cfg->dns_upstream_port ? cfg->dns_upstream_port : 53, u->be.mtu);
+	if (r == 0 && u->dns.fd >= 0)
+		r = slirp_loop_watch(&u->loop, u->dns.fd, TAG_DNS);
 	for (unsigned i = 0; r == 0 && i < cfg->nr_fwd; i++)
 		r = slirp_loop_hostfwd(&u->loop, &cfg->fwd[i], NET_USER_GUEST);
 	if (r == 0)
