@@ -103,6 +103,11 @@ $(B)/tests/unit/test_cli_upgrade: tests/unit/test_cli_upgrade.c cli/upgrade.c cl
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
 
+# What backs /dev/kvm: the decision is pure; the probe only stats and reads CPUID.
+$(B)/tests/unit/test_hostkind: tests/unit/test_hostkind.c host/hostkind.c host/hostkind.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) $(filter %.c,$^) -o $@ -lcmocka
+
 $(B)/tests/unit/test_client: tests/unit/test_client.c common/agent/client.c common/agent/proto.c \
 		common/agent/client.h common/agent/proto.h
 	@mkdir -p $(dir $@)
