@@ -17,13 +17,13 @@
 
 #include "arch/x86_64/x86.h"
 #include "cmdline.h"
+#include "kvm_caps.h"
 #include "loader.h"
 #include "log.h"
 #include "pvm.h"
 #include "sandbox.h"
 #include "trace.h"
 
-#define KVM_API 12
 #define COM2_PORT 0x2f8u
 #define COM2_IRQ 3u
 
@@ -56,21 +56,14 @@ static int kvm_check(struct vm *vm)
 				      "");
 		return -e;
 	}
-	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API) {
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_CAPS_API_VERSION) {
 		log_err("/dev/kvm speaks an unknown API version");
 		return -EINVAL;
 	}
-	static const struct {
-		int cap;
-		const char *name;
-	} need[] = {
-		{ KVM_CAP_IRQCHIP, "in-kernel irqchip" },   { KVM_CAP_IRQFD, "irqfd" },
-		{ KVM_CAP_IOEVENTFD, "ioeventfd" },         { KVM_CAP_USER_MEMORY, "user memory" },
-		{ KVM_CAP_IMMEDIATE_EXIT, "immediate_exit" }, { KVM_CAP_PIT2, "PIT" },
-	};
-	for (unsigned i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
-			log_err("KVM on this host lacks %s, which flint needs", need[i].name);
+	for (unsigned i = 0; i < KVM_CAPS_NEEDED_N; i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, kvm_caps_needed[i].cap) <= 0) {
+			log_err("KVM on this host lacks %s, which flint needs",
+				kvm_caps_needed[i].name);
 			return -ENOTSUP;
 		}
 	}
