@@ -18,6 +18,8 @@ int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+/* flint doctor: exits 0, 1 when this host cannot run a VM, 2 on a bad option. */
+int cmd_doctor(int argc, char **argv);
 
 /* flint run's options, parsed by run.c; the daemon path (attach.c) takes them too. */
 struct run_opts {

@@ -28,6 +28,7 @@ static const struct {
 	{ "rm", cmd_rm, "remove sandboxes (flintd)" },
 	{ "logs", cmd_logs, "a sandbox's audit log (flintd)" },
 	{ "serve", cmd_serve, "run flintd, the daemon, in the foreground" },
+	{ "doctor", cmd_doctor, "check that this host can run flint's microVMs" },
 };
 
 void cli_err(const char *fmt, ...)
