@@ -50,14 +50,14 @@ static int kvm_check(struct vm *vm)
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		int e = errno;
-		log_err("cannot open /dev/kvm: %s%s", strerror(e),
-			e == ENOENT  ? " (this host has no KVM)" :
-			e == EACCES ? " (add yourself to the kvm group, or run as root)" :
+		log_err("cannot open /dev/kvm: %s (%srun `flint doctor`)", strerror(e),
+			e == ENOENT  ? "this host has no KVM; " :
+			e == EACCES ? "add yourself to the kvm group, or run as root; " :
 				      "");
 		return -e;
 	}
 	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_CAPS_API_VERSION) {
-		log_err("/dev/kvm speaks an unknown API version");
+		log_err("/dev/kvm speaks an unknown API version (run `flint doctor`)");
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < KVM_CAPS_NEEDED_N; i++) {
