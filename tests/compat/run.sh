@@ -10,29 +10,36 @@ cd "$(dirname "$0")/../.."
 SDK_VERSION=0.18.1
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/flint/compat
 
+# The SDK, from the npm registry, reused while its version matches. `--install-sdk` does only this,
+# where the network is (tests/run-all.sh, before the VM suites enter the outer VM, which has none).
+install_sdk() {
+	have=$(node -p "require('$CACHE/node_modules/agentkernel/package.json').version" 2>/dev/null)
+	if [ "$have" != "$SDK_VERSION" ]; then
+		mkdir -p "$CACHE"
+		if ! npm install --no-save --no-audit --no-fund --prefix "$CACHE" "agentkernel@$SDK_VERSION" >"$CACHE/npm.log" 2>&1; then
+			bad "npm install agentkernel@$SDK_VERSION into $CACHE (see $CACHE/npm.log)"
+			tail -n 20 "$CACHE/npm.log"
+			return 1
+		fi
+		have=$(node -p "require('$CACHE/node_modules/agentkernel/package.json').version" 2>/dev/null)
+	fi
+	check "agentkernel SDK $SDK_VERSION installed in $CACHE (have ${have:-none})" [ "$have" = "$SDK_VERSION" ]
+}
+for t in node npm curl python3; do
+	command -v "$t" >/dev/null || { bad "missing tool: $t"; finish; exit 1; }
+done
+if [ "${1:-}" = --install-sdk ]; then
+	install_sdk
+	finish
+	exit
+fi
 if ! kvm_usable; then
 	skip "agentkernel SDK compatibility: /dev/kvm is absent or not accessible"
 	finish
 	exit
 fi
-for t in node npm curl python3; do
-	command -v "$t" >/dev/null || { bad "missing tool: $t"; finish; exit 1; }
-done
 [ -x "$FLINTD" ] || { bad "missing $FLINTD (run make)"; finish; exit 1; }
-
-# The SDK, from the npm registry, reused while its version matches.
-have=$(node -p "require('$CACHE/node_modules/agentkernel/package.json').version" 2>/dev/null)
-if [ "$have" != "$SDK_VERSION" ]; then
-	mkdir -p "$CACHE"
-	if ! npm install --no-save --no-audit --no-fund --prefix "$CACHE" "agentkernel@$SDK_VERSION" >"$CACHE/npm.log" 2>&1; then
-		bad "npm install agentkernel@$SDK_VERSION into $CACHE (see $CACHE/npm.log)"
-		tail -n 20 "$CACHE/npm.log"
-		finish
-		exit 1
-	fi
-	have=$(node -p "require('$CACHE/node_modules/agentkernel/package.json').version" 2>/dev/null)
-fi
-check "agentkernel SDK $SDK_VERSION installed in $CACHE (have ${have:-none})" [ "$have" = "$SDK_VERSION" ]
+install_sdk || { finish; exit 1; }
 
 tmp=$(mktemp -d)
 state=$tmp/state
