@@ -7,7 +7,7 @@
 
 #include "config.h"
 
-/* The flags that make our patched kernel run on a PVM host (see docs/pvm.md). */
+/* The flags that make our patched kernel run on a PVM host (see docs/hosts.md). */
 #define CMDLINE_PVM_FLAGS \
 	"no_int3_selftest no_fwait_drop noxsave clearcpuid=popcnt,smap,cx16 pvm_syscall_fixup"
 

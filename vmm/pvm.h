@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-/* True when /dev/kvm is provided by the kvm_pvm module (see docs/pvm.md). */
+/* True when /dev/kvm is provided by the kvm_pvm module (see docs/hosts.md). */
 bool pvm_host_detect(void);
 
 #endif

@@ -391,7 +391,7 @@ req GET "/sandboxes/$X/exec/detached/$jid/logs?stream=stderr"
 expect "logs?stream=stderr → {stderr:\"e\\n\"}" 200 '.data.stderr == "e\n"'
 poll_until GET "/sandboxes/$X/exec/detached/$jid6" '.data.status != "running"' 60
 expect "a finished detached command reports its real exit code (6, failed)" 200 '.data.status == "failed" and .data.exit_code == 6'
-# On PVM hosts a guest process sometimes dies of SIGSEGV (docs/pvm.md): a job that the guest
+# On PVM hosts a guest process sometimes dies of SIGSEGV (docs/hosts.md): a job that the guest
 # crashed (139) before the kill is replaced once by a new one, so the kill itself is still tested.
 req GET "/sandboxes/$X/exec/detached/$jid"
 if jq -e '.data.status == "failed" and .data.exit_code == 139' >/dev/null 2>&1 <<<"$RB"; then
@@ -450,7 +450,7 @@ for i in 1 2 3 4; do
 done
 wait "${pids[@]}"
 # A guest process may die of SIGSEGV when many run at once on a PVM host (emulated guest kernel,
-# docs/pvm.md); such an answer must still be that command's own: 409, exit_code 139, reason signal.
+# docs/hosts.md); such an answer must still be that command's own: 409, exit_code 139, reason signal.
 good=0 crashed=0
 # The shell also prints "Segmentation fault" when a child of its crashed that way: not flintd's doing.
 own() { jq -e "(.data.output | gsub(\"(?m)^Segmentation fault\n\"; \"\")) == \"$2\n\"" "$1" >/dev/null 2>&1; }

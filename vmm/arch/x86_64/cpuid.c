@@ -11,7 +11,7 @@
 
 #define CPUID_MAX_ENTRIES 256
 #define KVM_CPUID_FEATURES 0x40000001u
-/* Paravirt features that leave vCPUs stuck in a hypercall on PVM hosts (see docs/pvm.md). */
+/* Paravirt features that leave vCPUs stuck in a hypercall on PVM hosts (see docs/hosts.md). */
 #define KVM_FEATURE_PV_UNHALT 7
 #define KVM_FEATURE_PV_SEND_IPI 11
 #define KVM_FEATURE_PV_SCHED_YIELD 13
