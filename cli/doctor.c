@@ -19,6 +19,7 @@
 #include "../host/launch.h"
 #include "cli.h"
 #include "kvm_caps.h"
+#include "resolv.h"
 
 static const char doctor_usage[] =
 	"usage: flint doctor [--host]\n"
@@ -162,13 +163,20 @@ static void check_kvm_caps(int fd)
 		report(OK, "kvm-caps", NULL, "%s", have);
 }
 
-static void check_host(void)
+/* What backs /dev/kvm here, and its description for people. */
+static enum hostkind host_now(char desc[HOSTKIND_DESC_MAX])
 {
 	struct hostkind_facts f;
 	hostkind_probe(&f);
 	enum hostkind k = hostkind_decide(&f);
+	hostkind_describe(k, &f, desc, HOSTKIND_DESC_MAX);
+	return k;
+}
+
+static void check_host(void)
+{
 	char desc[HOSTKIND_DESC_MAX];
-	hostkind_describe(k, &f, desc, sizeof(desc));
+	enum hostkind k = host_now(desc);
 	const char *n = hostkind_name(k);
 	switch (k) {
 	case HOSTKIND_HARDWARE:
@@ -314,25 +322,6 @@ static void check_slirp(void)
 	dlclose(h);
 }
 
-/* resolv.conf's first IPv4 nameserver, read as flint-vmm's dnsfwd_parse_resolv reads it. */
-static bool first_nameserver(const char *text, struct in_addr *a)
-{
-	for (const char *line = text; line && *line;) {
-		const char *end = strchr(line, '\n');
-		size_t n = end ? (size_t)(end - line) : strlen(line);
-		char buf[128], word[16], ip[64];
-		if (n < sizeof(buf)) {
-			memcpy(buf, line, n);
-			buf[n] = '\0';
-			if (sscanf(buf, " %15s %63s", word, ip) == 2 &&
-			    strcmp(word, "nameserver") == 0 && inet_pton(AF_INET, ip, a) == 1)
-				return true;
-		}
-		line = end ? end + 1 : NULL;
-	}
-	return false;
-}
-
 static void check_dns(void)
 {
 	const char *cost = "sandboxes boot, their DNS queries get SERVFAIL";
@@ -353,11 +342,12 @@ static void check_dns(void)
 		return;
 	}
 	text[n] = '\0';
-	struct in_addr a;
-	if (!first_nameserver(text, &a)) {
+	uint32_t host_order;
+	if (resolv_first_ipv4(text, &host_order) < 0) {
 		report(WARN, "dns", fix, "no IPv4 nameserver in /etc/resolv.conf: %s", cost);
 		return;
 	}
+	struct in_addr a = { .s_addr = htonl(host_order) };
 	char ip[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &a, ip, sizeof(ip));
 	/* A UDP connect sends nothing; it fails just when the host has no route, as flint-vmm's. */
@@ -377,11 +367,9 @@ static void check_dns(void)
 
 static int print_host(void)
 {
-	struct hostkind_facts f;
-	hostkind_probe(&f);
-	enum hostkind k = hostkind_decide(&f);
 	char desc[HOSTKIND_DESC_MAX];
-	printf("%s: %s\n", hostkind_name(k), hostkind_describe(k, &f, desc, sizeof(desc)));
+	enum hostkind k = host_now(desc);
+	printf("%s: %s\n", hostkind_name(k), desc);
 	return 0;
 }
 

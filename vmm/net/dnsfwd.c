@@ -16,28 +16,6 @@
 
 #define IP_UDP_HDRS 28u
 
-int dnsfwd_parse_resolv(const char *text, uint32_t *addr)
-{
-	const char *line = text;
-	while (line && *line) {
-		const char *end = strchr(line, '\n');
-		size_t n = end ? (size_t)(end - line) : strlen(line);
-		char buf[128], word[16], ip[64];
-		if (n < sizeof(buf)) {
-			memcpy(buf, line, n);
-			buf[n] = '\0';
-			struct in_addr a;
-			if (sscanf(buf, " %15s %63s", word, ip) == 2 && strcmp(word, "nameserver") == 0 &&
-			    inet_pton(AF_INET, ip, &a) == 1) {
-				*addr = ntohl(a.s_addr);
-				return 0;
-			}
-		}
-		line = end ? end + 1 : NULL;
-	}
-	return -1;
-}
-
 /* Errors that say the host has no route to the resolver yet: the VM runs on without DNS. */
 static bool unreachable(int e)
 {

@@ -37,9 +37,6 @@ struct dnsfwd {
 	uint8_t frame[NET_FRAME_MAX];
 };
 
-/* The first IPv4 nameserver in resolv.conf text: 0 with *addr (host order), or -1. */
-int dnsfwd_parse_resolv(const char *text, uint32_t *addr);
-
 /*
  * Open the socket to upstream:port (host order; 0: no resolver) for guests with this MTU.
  * An upstream the host cannot reach (no route, no network) is not an error: it is logged once,

@@ -12,6 +12,7 @@
 #include "../log.h"
 #include "backend.h"
 #include "dnsfwd.h"
+#include "resolv.h"
 #include "policy.h"
 #include "rxq.h"
 #include "slirp.h"
@@ -158,7 +159,7 @@ static uint32_t upstream_resolver(const struct net_config *cfg)
 	uint32_t a = 0;
 	if (n > 0) {
 		text[n] = '\0';
-		if (dnsfwd_parse_resolv(text, &a) < 0)
+		if (resolv_first_ipv4(text, &a) < 0)
 			a = 0;
 	}
 	if (!a)
