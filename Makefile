@@ -56,7 +56,7 @@ $(B)/flint: $(CLI_OBJ)
 	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lcurl -ljansson
 
 # --- flintd: the HTTP API daemon -------------------------------------------------
-FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c host/control.c common/agent/client.c \
+FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c host/control.c host/dnscheck.c common/agent/client.c \
 	common/agent/proto.c
 FLINTD_OBJ := $(FLINTD_SRC:%.c=$(B)/obj/%.o)
 $(B)/flintd: $(FLINTD_OBJ)

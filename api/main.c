@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../host/dnscheck.h"
 #include "../host/launch.h"
 #include "flintd.h"
 #include "http.h"
@@ -281,6 +282,12 @@ int main(int argc, char **argv)
 		*colon = '\0';
 	fprintf(stderr, "flintd: listening on http://%s:%u (state %s, pool %u, auth %s)\n", addr,
 		port, flintd.state_dir, flintd.pool, auth_enabled(&flintd_auth) ? "on" : "off");
+	/* Said once here, not per VM: an offline host still runs sandboxes, without DNS. */
+	struct dnscheck dc;
+	if (dnscheck_probe(flintd.net.dns, &dc) < 0)
+		fprintf(stderr, "flintd: VMs' DNS: %s: sandboxes boot, their DNS queries get SERVFAIL "
+				"until this host reaches it (--net-dns ADDR names another)\n",
+			dc.why);
 
 	int sig = 0;
 	sigwait(&set, &sig);

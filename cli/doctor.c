@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../host/dnscheck.h"
 #include "../host/hostkind.h"
 #include "../host/launch.h"
 #include "cli.h"
 #include "kvm_caps.h"
-#include "resolv.h"
 
 static const char doctor_usage[] =
 	"usage: flint doctor [--host]\n"
@@ -324,45 +324,12 @@ static void check_slirp(void)
 
 static void check_dns(void)
 {
-	const char *cost = "sandboxes boot, their DNS queries get SERVFAIL";
-	const char *fix = "give --net user,dns=ADDR a resolver this host reaches";
-	char text[4096];
-	ssize_t n = -1;
-	int e = 0;
-	int fd = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, text, sizeof(text) - 1);
-		e = errno;
-		close(fd);
-	} else {
-		e = errno;
-	}
-	if (n < 0) {
-		report(WARN, "dns", fix, "cannot read /etc/resolv.conf: %s: %s", strerror(e), cost);
-		return;
-	}
-	text[n] = '\0';
-	uint32_t host_order;
-	if (resolv_first_ipv4(text, &host_order) < 0) {
-		report(WARN, "dns", fix, "no IPv4 nameserver in /etc/resolv.conf: %s", cost);
-		return;
-	}
-	struct in_addr a = { .s_addr = htonl(host_order) };
-	char ip[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &a, ip, sizeof(ip));
-	/* A UDP connect sends nothing; it fails just when the host has no route, as flint-vmm's. */
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(53), .sin_addr = a };
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		e = errno;
-		if (s >= 0)
-			close(s);
-		report(WARN, "dns", fix, "nameserver %s (/etc/resolv.conf): %s: %s", ip,
-		       strerror(e), cost);
-		return;
-	}
-	close(s);
-	report(OK, "dns", NULL, "nameserver %s (/etc/resolv.conf) has a route", ip);
+	struct dnscheck c;
+	if (dnscheck_probe(NULL, &c) < 0)
+		report(WARN, "dns", "give --net user,dns=ADDR (flintd: --net-dns) a resolver this host reaches",
+		       "%s (the host's resolver): sandboxes boot, their DNS queries get SERVFAIL", c.why);
+	else
+		report(OK, "dns", NULL, "nameserver %s (/etc/resolv.conf) has a route", c.server);
 }
 
 static int print_host(void)

@@ -105,6 +105,30 @@ check "  its flint-vmm line is FAIL with a fix" \
 	"$tmp/novmm.out"
 check "  still the ok/warn/FAIL shape" shape novmm
 
+# An offline host (a network namespace with only lo): the resolver has no route. doctor warns
+# (sandboxes still boot), and flintd says so once as it starts.
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+	unshare -n bash -c 'ip link set lo up 2>/dev/null; "$0" doctor' "$FLINT" >"$tmp/off.out" 2>&1
+	check "offline: the dns line is a warn that sandboxes still boot, with SERVFAIL" \
+		grep -qE "^warn dns: .*unreachable.*sandboxes boot, their DNS queries get SERVFAIL \(fix: .+\)$" "$tmp/off.out"
+	mkdir -p "$tmp/state"
+	unshare -n bash -c 'ip link set lo up 2>/dev/null
+		"$0" --listen 127.0.0.1:0 --state-dir "$1" --pool 0 2>"$1/log" &
+		pid=$!
+		# flintd says it listens before the DNS line; the shutdown line comes after both.
+		tail -f "$1/log" 2>/dev/null | grep -q -m1 "VMs.* DNS" ; kill -TERM $pid; wait $pid' \
+		build/flintd "$tmp/state" >/dev/null 2>&1 &
+	fd=$!
+	( sleep 20; kill $fd 2>/dev/null ) &
+	guard=$!
+	wait "$fd"
+	kill "$guard" 2>/dev/null
+	check "offline: flintd warns once that VMs' DNS gets SERVFAIL ($(grep -c "VMs' DNS" "$tmp/state/log") line)" \
+		[ "$(grep -c "VMs' DNS: .*unreachable.*SERVFAIL" "$tmp/state/log")" = 1 ]
+else
+	skip "offline DNS checks: need root for a network namespace"
+fi
+
 if [ "$had_kvm" = no ]; then
 	check "doctor did not create /dev/kvm" [ ! -e /dev/kvm ]
 else
