@@ -152,9 +152,7 @@ static void protocol_abuse(void)
 		fail(82, "the device consumed a buffer before DRIVER_OK");
 	vm_write(VM_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
 	vblk_kick();
-	for (unsigned i = 0; i < 3000000u && vq_used.idx != 1; i++)
-		;
-	if (vq_used.idx != 1 || status != BLK_S_OK)
+	if (!vblk_wait_used(1) || status != BLK_S_OK)
 		fail(83, "a request made available before DRIVER_OK was not served after DRIVER_OK and a kick");
 	reset_device(84);
 }

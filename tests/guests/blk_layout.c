@@ -37,10 +37,8 @@ static void offer(uint16_t head)
 static void wait_used(unsigned code)
 {
 	vblk_kick();
-	for (unsigned i = 0; i < 3000000u; i++)
-		if (vq_used.idx == next_idx)
-			return;
-	fail(code, "requests did not all complete");
+	if (!vblk_wait_used(next_idx))
+		fail(code, "requests did not all complete");
 }
 
 static void set_hdr(unsigned i, uint32_t type, uint64_t sector)

@@ -2,6 +2,7 @@
 #ifndef FLINT_TEST_VBLK_H
 #define FLINT_TEST_VBLK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define VBLK_BASE 0xd0000000u /* the first virtio-mmio window: the first --disk */
@@ -117,5 +118,7 @@ void vblk_kick(void);
 
 /* Poll Status until any of bits appear; returns the last Status or 0 after `tries` reads without them. */
 uint32_t vblk_wait_status(uint32_t bits, unsigned tries);
+/* Poll until the used ring's idx is idx (true), or give up on a lost request (false). */
+bool vblk_wait_used(uint16_t idx);
 
 #endif

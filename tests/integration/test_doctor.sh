@@ -113,7 +113,8 @@ if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
 		grep -qE "^warn dns: .*unreachable.*sandboxes boot, their DNS queries get SERVFAIL \(fix: .+\)$" "$tmp/off.out"
 	mkdir -p "$tmp/state"
 	unshare -n bash -c 'ip link set lo up 2>/dev/null
-		"$0" --listen 127.0.0.1:0 --state-dir "$1" --pool 0 2>"$1/log" &
+		: >"$1/log" # there before tail opens it
+		"$0" --listen 127.0.0.1:0 --state-dir "$1" --pool 0 2>>"$1/log" &
 		pid=$!
 		# flintd says it listens before the DNS line; the shutdown line comes after both.
 		tail -f "$1/log" 2>/dev/null | grep -q -m1 "VMs.* DNS" ; kill -TERM $pid; wait $pid' \
