@@ -268,6 +268,12 @@ int main(int argc, char **argv)
 		return 1;
 	if (pool_init(flintd.pool, &flintd.default_spec) < 0)
 		return 1;
+	/* Said once, before "listening", not per VM: an offline host still runs sandboxes, without DNS. */
+	struct dnscheck dc;
+	if (dnscheck_probe(flintd.net.dns, &dc) < 0)
+		fprintf(stderr, "flintd: VMs' DNS: %s: sandboxes boot, their DNS queries get SERVFAIL "
+				"until this host reaches it (--net-dns ADDR names another)\n",
+			dc.why);
 	struct http_opts ho = { .listen = flintd.listen, .max_connections = flintd.max_connections };
 	unsigned port;
 	if (http_start(&ho, &port) < 0) {
@@ -282,12 +288,6 @@ int main(int argc, char **argv)
 		*colon = '\0';
 	fprintf(stderr, "flintd: listening on http://%s:%u (state %s, pool %u, auth %s)\n", addr,
 		port, flintd.state_dir, flintd.pool, auth_enabled(&flintd_auth) ? "on" : "off");
-	/* Said once here, not per VM: an offline host still runs sandboxes, without DNS. */
-	struct dnscheck dc;
-	if (dnscheck_probe(flintd.net.dns, &dc) < 0)
-		fprintf(stderr, "flintd: VMs' DNS: %s: sandboxes boot, their DNS queries get SERVFAIL "
-				"until this host reaches it (--net-dns ADDR names another)\n",
-			dc.why);
 
 	int sig = 0;
 	sigwait(&set, &sig);

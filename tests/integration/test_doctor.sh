@@ -112,18 +112,16 @@ if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
 	check "offline: the dns line is a warn that sandboxes still boot, with SERVFAIL" \
 		grep -qE "^warn dns: .*unreachable.*sandboxes boot, their DNS queries get SERVFAIL \(fix: .+\)$" "$tmp/off.out"
 	mkdir -p "$tmp/state"
+	# flintd's start-up lines, up to "listening" (the DNS check comes before it), then SIGTERM.
 	unshare -n bash -c 'ip link set lo up 2>/dev/null
-		: >"$1/log" # there before tail opens it
-		"$0" --listen 127.0.0.1:0 --state-dir "$1" --pool 0 2>>"$1/log" &
+		exec 3< <(exec "$0" --listen 127.0.0.1:0 --state-dir "$1" --pool 0 2>&1)
 		pid=$!
-		# flintd says it listens before the DNS line; the shutdown line comes after both.
-		tail -f "$1/log" 2>/dev/null | grep -q -m1 "VMs.* DNS" ; kill -TERM $pid; wait $pid' \
-		build/flintd "$tmp/state" >/dev/null 2>&1 &
-	fd=$!
-	( sleep 20; kill $fd 2>/dev/null ) &
-	guard=$!
-	wait "$fd"
-	kill "$guard" 2>/dev/null
+		while read -r l <&3; do
+			echo "$l"
+			case $l in *"listening on"*) break ;; esac
+		done
+		kill -TERM $pid
+		wait $pid' build/flintd "$tmp/state" >"$tmp/state/log" 2>&1
 	check "offline: flintd warns once that VMs' DNS gets SERVFAIL ($(grep -c "VMs' DNS" "$tmp/state/log") line)" \
 		[ "$(grep -c "VMs' DNS: .*unreachable.*SERVFAIL" "$tmp/state/log")" = 1 ]
 else

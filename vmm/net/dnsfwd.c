@@ -114,7 +114,7 @@ static void servfail(struct dnsfwd *d, const uint8_t *frame, const struct ip4_pk
 		return;
 	}
 	memcpy(msg, k->payload, qend);
-	msg[2] = (uint8_t)((msg[2] & 0x01) | 0x80 | (msg[2] & 0x78)); /* QR, opcode and RD kept */
+	msg[2] = (uint8_t)(0x80 | (msg[2] & 0x79)); /* QR set; opcode and RD kept, AA and TC clear */
 	msg[3] = 0x80 | 2;						/* RA, RCODE=SERVFAIL */
 	memset(msg + 6, 0, 6);
 	size_t flen = frame_udp4(d->frame, sizeof(d->frame), frame + 6, frame, NET_USER_DNS, 53,
