@@ -48,20 +48,25 @@ $(B)/libvmm-san.a: $(VMM_SAN_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
+# --- the image store (image/): shared by the CLI and flintd ------------------------
+IMAGE_SRC := $(sort $(wildcard image/*.c))
+IMAGE_LIBS := -lcurl -ljansson -larchive -lcrypto
+
 # --- flint: the CLI (host side) ------------------------------------------------
-CLI_SRC := $(sort $(wildcard cli/*.c host/*.c)) common/agent/client.c common/agent/proto.c
+CLI_SRC := $(sort $(wildcard cli/*.c host/*.c)) common/agent/client.c common/agent/proto.c \
+	$(IMAGE_SRC)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 $(B)/flint: $(CLI_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lcurl -ljansson
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ $(IMAGE_LIBS)
 
 # --- flintd: the HTTP API daemon -------------------------------------------------
 FLINTD_SRC := $(sort $(wildcard api/*.c)) host/launch.c host/control.c host/dnscheck.c common/agent/client.c \
-	common/agent/proto.c
+	common/agent/proto.c $(IMAGE_SRC)
 FLINTD_OBJ := $(FLINTD_SRC:%.c=$(B)/obj/%.o)
 $(B)/flintd: $(FLINTD_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lmicrohttpd -ljansson -lpthread
+	@$(CC) $(ALL_CFLAGS) $(LDHARDEN) $^ -o $@ -lmicrohttpd $(IMAGE_LIBS) -lpthread
 
 # --- guest: flint-init, kernel, base image ------------------------------------
 # The agent's frames come from the same common/agent/proto.c the host side links.
@@ -144,6 +149,21 @@ $(B)/tests/unit/test_api_%: tests/unit/test_api_%.c $(API_PURE_SRC) $(wildcard a
 	@echo "  CC test $@"
 	@$(CC) $(CPPFLAGS) -Iapi $(WARN) -O1 -g $(SAN) $< $(API_PURE_SRC) -o $@ -lcmocka -ljansson \
 		-lpthread
+
+# The image store's modules (image/): unit tests link all of them, with their libraries.
+$(B)/tests/unit/test_image_%: tests/unit/test_image_%.c $(IMAGE_SRC) $(wildcard image/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC test $@"
+	@$(CC) $(CPPFLAGS) -Iimage $(WARN) -O1 -g $(SAN) $< $(IMAGE_SRC) -o $@ -lcmocka $(IMAGE_LIBS)
+
+# Layer application and image JSON, fuzzed on their own (no network, no mkfs).
+IMAGE_FUZZ_SRC := image/layer.c image/oci.c image/digest.c image/ref.c
+$(B)/fuzz/fuzz_layer $(B)/fuzz/fuzz_oci: $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IMAGE_FUZZ_SRC) \
+		$(wildcard image/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(CPPFLAGS) -Iimage -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(IMAGE_FUZZ_SRC) -o $@ -ljansson -larchive -lcrypto
 
 $(B)/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(API_PURE_SRC) $(wildcard api/*.h)
 	@mkdir -p $(dir $@)
