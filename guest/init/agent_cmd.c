@@ -31,7 +31,7 @@ static int cmd_strings(struct conn *c, const struct agent_frame *f, struct cmd *
 {
 	static const char *const keys[3] = { "PATH=", "HOME=", "TERM=" };
 	const char *defs[3] = { "PATH=" SPAWN_DEFAULT_PATH,
-				cmd->sandbox ? "HOME=/home/sandbox" : "HOME=/root",
+				cmd->home,
 				cmd->pty ? "TERM=xterm-256color" : "TERM=dumb" };
 	size_t nargv = 0, nenv = 0, bytes = 0, i;
 	struct agent_iter it;
@@ -91,22 +91,65 @@ static int cmd_strings(struct conn *c, const struct agent_frame *f, struct cmd *
 	return 0;
 }
 
+/* One id of UID:GID: decimal, no sign, below (uid_t)-1 (which means "unchanged" to setuid). */
+static bool cmd_id(const char *s, size_t n, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 10)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v >= UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* USER: "root", "sandbox" (1000:1000, home /home/sandbox) or numeric "UID:GID" (home "/"). */
+static int cmd_user(const char *user, struct cmd *cmd)
+{
+	const char *colon = strchr(user, ':');
+	uint32_t u, g;
+
+	if (!strcmp(user, "root"))
+		return 0;
+	if (!strcmp(user, "sandbox")) {
+		cmd->sandbox = cmd->drop = true;
+		cmd->uid = SPAWN_SANDBOX_ID;
+		cmd->gid = SPAWN_SANDBOX_ID;
+		cmd->home = "HOME=/home/sandbox";
+		return 0;
+	}
+	if (!colon || !cmd_id(user, (size_t)(colon - user), &u) ||
+	    !cmd_id(colon + 1, strlen(colon + 1), &g))
+		return -1;
+	cmd->drop = u != 0 || g != 0;
+	cmd->uid = u;
+	cmd->gid = g;
+	cmd->home = u ? "HOME=/" : "HOME=/root";
+	return 0;
+}
+
 int cmd_parse(struct conn *c, const struct agent_frame *f, bool interactive, struct cmd *cmd)
 {
-	char user[16];
+	char user[32];
 	uint32_t v = 0;
 	int r, rr, rc;
 
 	memset(cmd, 0, sizeof(*cmd));
+	cmd->home = "HOME=/root";
 	r = req_str(c, f, ATAG_USER, user, sizeof(user), false);
 	if (r < 0)
 		return -1;
-	if (r == 1 && strcmp(user, "root") && strcmp(user, "sandbox")) {
-		conn_error(c, f->id, EINVAL, "%s: USER must be root or sandbox, not %s",
+	if (r == 1 && cmd_user(user, cmd) != 0) {
+		conn_error(c, f->id, EINVAL, "%s: USER must be root, sandbox or UID:GID, not %s",
 			   agent_type_name(f->type), user);
 		return -1;
 	}
-	cmd->sandbox = r == 1 && !strcmp(user, "sandbox");
 	r = req_str(c, f, ATAG_CWD, cmd_cwd, sizeof(cmd_cwd), false);
 	if (r < 0)
 		return -1;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "agent/proto.h"
 
@@ -13,7 +14,12 @@ struct conn;
 struct cmd {
 	char **argv, **envp;
 	const char *cwd; /* valid until the next cmd_parse */
-	bool cwd_default, sandbox, want_stdin, pty;
+	bool cwd_default, want_stdin, pty;
+	bool sandbox;  /* USER sandbox: its home is the default cwd */
+	bool drop;     /* run as uid:gid below instead of root */
+	const char *home; /* the HOME default */
+	uid_t uid;
+	gid_t gid;
 	uint32_t rows, cols;
 	uint64_t timeout_ms;
 	void *mem;

@@ -94,7 +94,7 @@ static const char *exec_step_name(enum spawn_step s)
 {
 	switch (s) {
 	case SPAWN_CLONE: return "fork";
-	case SPAWN_USER: return "switch to user sandbox";
+	case SPAWN_USER: return "switch to user";
 	case SPAWN_SETSID: return "setsid";
 	case SPAWN_TTY: return "make the PTY the controlling terminal";
 	case SPAWN_STDIO: return "set up stdio";
@@ -144,7 +144,7 @@ struct exec *exec_launch(struct conn *c, const struct agent_frame *f, struct job
 		goto fail;
 	}
 	sr = (struct spawn_req){ .argv = cmd.argv, .envp = cmd.envp, .cwd = cmd.cwd,
-				 .cwd_fallback = cmd.cwd_default, .sandbox = cmd.sandbox,
+				 .cwd_fallback = cmd.cwd_default, .drop = cmd.drop, .uid = cmd.uid, .gid = cmd.gid,
 				 .ctty = cmd.pty, .fd = { child[0], child[1], child[2] } };
 	/* Before it runs: an OOM kill of it must count as "while it ran". */
 	e->oom_start = sys_oom_kills();

@@ -83,17 +83,17 @@ static int spawn_child(void *arg)
 	int i;
 
 	errno = 0;
-	if (r->sandbox) {
+	if (r->drop) {
 		/*
 		 * First: ioperm bits survive setuid, and an unprivileged process must not keep
 		 * the port to the VMM. ENOSYS: a kernel without ioperm has nothing to drop.
 		 */
-		if (ioperm(FLINT_PORT, 4, 0) != 0 && errno != ENOSYS)
+		if (r->uid != 0 && ioperm(FLINT_PORT, 4, 0) != 0 && errno != ENOSYS)
 			return spawn_fail(x, SPAWN_USER);
-		if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, SPAWN_SANDBOX_ID) != 0 ||
-		    syscall(SYS_setuid, SPAWN_SANDBOX_ID) != 0)
+		if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, r->gid) != 0 ||
+		    syscall(SYS_setuid, r->uid) != 0)
 			return spawn_fail(x, SPAWN_USER);
-		if (getuid() != SPAWN_SANDBOX_ID || geteuid() != SPAWN_SANDBOX_ID) {
+		if (getuid() != r->uid || geteuid() != r->uid || getgid() != r->gid) {
 			errno = EPERM;
 			return spawn_fail(x, SPAWN_USER);
 		}

@@ -13,7 +13,9 @@ struct spawn_req {
 	char *const *envp;
 	const char *cwd;
 	bool cwd_fallback; /* cwd is only a default: "/" when it cannot be entered */
-	bool sandbox;      /* run as SPAWN_SANDBOX_ID, without I/O-port access */
+	bool drop;         /* run as uid:gid with no supplementary groups */
+	uid_t uid;         /* without I/O-port access unless 0 */
+	gid_t gid;
 	bool ctty;         /* fd[0] is a PTY slave, to become the controlling terminal */
 	int fd[3];         /* the child's 0, 1 and 2; all >= 3 in the agent */
 };

@@ -142,8 +142,8 @@ static size_t main_read_proc_cmdline(void)
 static size_t main_boot_pid1(void)
 {
 	int port_err = port_open(); /* first: FLINT_EV_PID1 is the boot-trace marker */
-	struct cmdline_value v;
-	char scratch[64];
+	struct cmdline_value v, iv;
+	char scratch[64], image[64];
 	size_t len;
 	int rootro;
 
@@ -157,10 +157,17 @@ static size_t main_boot_pid1(void)
 		console_log("%s: unusable value, ignored", INIT_CMDLINE_SCRATCH);
 		v.found = false;
 	}
+	iv = cmdline_find(main_cmdline, len, INIT_CMDLINE_IMAGE);
+	if (iv.found && !cmdline_value_copy(iv, image, sizeof(image))) {
+		/* Not ignored: running on the boot disk instead of the image would be a lie. */
+		console_log("%s: unusable value: stopping", INIT_CMDLINE_IMAGE);
+		power_shutdown(POWER_OFF, 1);
+	}
 	rootro = cmdline_bool(cmdline_find(main_cmdline, len, INIT_CMDLINE_ROOTRO));
 	if (rootro < 0)
 		console_log("%s: unreadable value, taken as 1 (read-only root)", INIT_CMDLINE_ROOTRO);
-	mounts_setup(v.found ? scratch : NULL, rootro != 0);
+	if (mounts_setup(v.found ? scratch : NULL, iv.found ? image : NULL, rootro != 0) != 0)
+		power_shutdown(POWER_OFF, 1);
 	net_setup(main_cmdline, len);
 	return len;
 }

@@ -22,6 +22,12 @@
  * (a quarter of RAM) and /run. An unreadable value means read-only too (fail closed).
  */
 #define INIT_CMDLINE_ROOTRO "flint.rootro="
+/*
+ * flint.image=/dev/vdN: an OCI image's root filesystem (ext4, read-only). It replaces the boot
+ * disk as the overlay's lower layer; flint-init itself stays PID 1 from the boot disk, so no image
+ * needs to contain it. See docs/images.md.
+ */
+#define INIT_CMDLINE_IMAGE "flint.image="
 
 /* Shell conventions, so a one-shot status reads like `sh -c` would report it. */
 #define INIT_EXIT_NOEXEC 126   /* found but could not be executed */

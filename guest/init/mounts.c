@@ -25,6 +25,7 @@
 #define MOUNTS_LAYER_TMPFS "/run"
 #define MOUNTS_LAYER_SCRATCH "/run/scratch"
 #define MOUNTS_NEWROOT "/run/root"
+#define MOUNTS_LOWER "/run/lower" /* an OCI image's root disk (flint.image=) */
 
 /* The boot root's /run tmpfs is mounted (it stays in use if the switch fails). */
 static bool mounts_run_ready;
@@ -65,34 +66,9 @@ static const char *mounts_layer_base(const char *scratch)
 	return MOUNTS_LAYER_SCRATCH;
 }
 
-/*
- * Mount overlay(lower = the read-only root, upper on tmpfs or scratch) and
- * pivot into it. pivot_root, not MS_MOVE + chroot: the old root is then
- * detached for good, and nothing in the VM runs chrooted (the kernel refuses
- * some operations to chrooted processes, e.g. creating user namespaces).
- * The old root here is the ext4 disk, not rootfs, so pivot_root is allowed.
- */
-static bool mounts_switch_root(const char *scratch)
+/* Enter the filesystem mounted at MOUNTS_NEWROOT as "/". */
+static bool mounts_pivot(void)
 {
-	char upper[64], work[64], opts[192];
-	const char *base;
-
-	if (!mounts_do("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"))
-		return false;
-	mounts_run_ready = true;
-	base = mounts_layer_base(scratch);
-	snprintf(upper, sizeof(upper), "%s/upper", base);
-	snprintf(work, sizeof(work), "%s/work", base);
-	snprintf(opts, sizeof(opts), "lowerdir=/,upperdir=%s,workdir=%s", upper, work);
-	if (!mounts_mkdir(upper, 0755) || !mounts_mkdir(work, 0700) ||
-	    !mounts_mkdir(MOUNTS_NEWROOT, 0755))
-		return false;
-	/*
-	 * Overlay does not descend into mounts of the lower layer, so lowerdir=/
-	 * is the bare disk even though /proc, /dev and /run sit on it.
-	 */
-	if (!mounts_do("overlay", MOUNTS_NEWROOT, "overlay", 0, opts))
-		return false;
 	/* pivot_root(".", ".") stacks the old root on top of the new one at "/"... */
 	if (chdir(MOUNTS_NEWROOT) != 0 || syscall(SYS_pivot_root, ".", ".") != 0) {
 		console_log("pivot_root: %s", strerror(errno));
@@ -108,6 +84,59 @@ static bool mounts_switch_root(const char *scratch)
 	if (umount2(".", MNT_DETACH) != 0)
 		console_log("detach old root: %s", strerror(errno));
 	return true;
+}
+
+/*
+ * An image's root disk, read-only at `dst`. Not nosuid: the image's setuid programs (su, sudo)
+ * are part of it. Its device nodes are never used: /dev is the kernel's devtmpfs.
+ */
+static bool mounts_image(const char *image, const char *dst)
+{
+	return mounts_mkdir(dst, 0755) &&
+	       mounts_do(image, dst, "ext4", MS_RDONLY | MS_NOATIME, NULL);
+}
+
+/*
+ * Mount overlay(lower = the read-only root or the image, upper on tmpfs or scratch) and
+ * pivot into it. pivot_root, not MS_MOVE + chroot: the old root is then
+ * detached for good, and nothing in the VM runs chrooted (the kernel refuses
+ * some operations to chrooted processes, e.g. creating user namespaces).
+ * The old root here is the ext4 disk, not rootfs, so pivot_root is allowed.
+ */
+static bool mounts_switch_root(const char *scratch, const char *image, bool *image_ok)
+{
+	char upper[64], work[64], opts[192];
+	const char *base;
+
+	if (!mounts_do("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"))
+		return false;
+	mounts_run_ready = true;
+	if (image && !(*image_ok = mounts_image(image, MOUNTS_LOWER)))
+		return false;
+	base = mounts_layer_base(scratch);
+	snprintf(upper, sizeof(upper), "%s/upper", base);
+	snprintf(work, sizeof(work), "%s/work", base);
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", image ? MOUNTS_LOWER : "/",
+		 upper, work);
+	if (!mounts_mkdir(upper, 0755) || !mounts_mkdir(work, 0700) ||
+	    !mounts_mkdir(MOUNTS_NEWROOT, 0755))
+		return false;
+	/*
+	 * Overlay does not descend into mounts of the lower layer, so lowerdir=/
+	 * is the bare disk even though /proc, /dev and /run sit on it.
+	 */
+	if (!mounts_do("overlay", MOUNTS_NEWROOT, "overlay", 0, opts))
+		return false;
+	return mounts_pivot();
+}
+
+/* A read-only image root: the image disk itself becomes "/", with nothing over it. */
+static bool mounts_image_ro(const char *image)
+{
+	if (!mounts_do("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"))
+		return false;
+	mounts_run_ready = true;
+	return mounts_image(image, MOUNTS_NEWROOT) && mounts_pivot();
 }
 
 /* Which root an API mount is needed in. */
@@ -152,9 +181,9 @@ static const char *const mounts_dev_links[][2] = {
 	{ "/proc/self/fd/2", "/dev/stderr" },
 };
 
-void mounts_setup(const char *scratch, bool rootro)
+int mounts_setup(const char *scratch, const char *image, bool rootro)
 {
-	bool switched = false;
+	bool switched = false, image_ok = false;
 	size_t i;
 
 	/*
@@ -163,10 +192,17 @@ void mounts_setup(const char *scratch, bool rootro)
 	 */
 	if (rootro && scratch)
 		console_log("%s ignored: the root is read-only (flint.rootro)", scratch);
-	if (!rootro) {
-		switched = mounts_switch_root(scratch);
-		if (!switched)
+	if (image && rootro) {
+		switched = image_ok = mounts_image_ro(image);
+	} else if (!rootro) {
+		switched = mounts_switch_root(scratch, image, &image_ok);
+		if (!switched && !image)
 			console_log("no writable root: continuing on the read-only disk");
+	}
+	/* Running the command on flint's own disk instead of the image asked for would be a lie. */
+	if (image && (!image_ok || !switched)) {
+		console_log("the image %s could not be made the root: stopping", image);
+		return -1;
 	}
 	for (i = 0; i < sizeof(mounts_api) / sizeof(mounts_api[0]); i++) {
 		const struct mounts_entry *m = &mounts_api[i];
@@ -175,7 +211,8 @@ void mounts_setup(const char *scratch, bool rootro)
 		    (m->when == MOUNTS_NO_RUN && !switched && mounts_run_ready) ||
 		    (m->when == MOUNTS_RW && rootro) || (m->when == MOUNTS_RO && !rootro))
 			continue;
-		if (m->mkdir_first && !mounts_mkdir(m->dst, 0755))
+		/* An image need not have every mount point (a FROM scratch one has none). */
+		if ((m->mkdir_first || (image && !rootro)) && !mounts_mkdir(m->dst, 0755))
 			continue;
 		mounts_do(m->src, m->dst, m->type, m->flags, m->data);
 	}
@@ -183,4 +220,5 @@ void mounts_setup(const char *scratch, bool rootro)
 		if (symlink(mounts_dev_links[i][0], mounts_dev_links[i][1]) != 0 && errno != EEXIST)
 			console_log("symlink %s: %s", mounts_dev_links[i][1], strerror(errno));
 	}
+	return 0;
 }

@@ -19,6 +19,12 @@ int mounts_proc(void);
  * the read-only root disk, scratch is ignored, and /tmp is a tmpfs of at
  * most a quarter of RAM (MOUNTS_TMP_RO_SIZE). Leaves the cwd at "/".
  */
-void mounts_setup(const char *scratch, bool rootro);
+/*
+ * With image (an ext4 block device, flint.image=) the image is the lower layer instead of the
+ * boot disk, or with rootro the root itself; missing mount points are made in the overlay.
+ * Returns 0, or -1 when an image was asked for and could not become the root: the VM must not
+ * go on on its boot disk.
+ */
+int mounts_setup(const char *scratch, const char *image, bool rootro);
 
 #endif
