@@ -19,6 +19,9 @@ struct flintd_opts {
 	bool keep_sandboxes;	 /* on SIGTERM leave sandboxes running for the next flintd */
 	bool verbose;
 	struct vm_spec default_spec; /* what the pool boots */
+	const char *boot_disk;	     /* flint's base image: every VM boots flint-init from it */
+	const char *default_image;   /* a request without "image" gets this (--default-image) */
+	bool pull_missing;	     /* --pull missing: pull unknown images on first use */
 	struct net_globals net;	     /* --net-dns, --net-allow: every VM with a network */
 };
 

@@ -13,6 +13,7 @@
 
 #include "flintd.h"
 #include "handlers.h"
+#include "imagestore.h"
 #include "log.h"
 #include "metrics.h"
 #include "validate.h"
@@ -120,7 +121,9 @@ void h_attach(struct req *rq)
 	at->agent_fd = fd;
 	at->sb = sb;
 	sandbox_audit(sb, "attached", NULL);
-	reply_upgrade(rq, attached, at);
+	char *settings = imagestore_settings_json(&vm->spec);
+	reply_upgrade(rq, attached, at, settings);
+	free(settings);
 }
 
 void h_run_attach(struct req *rq)
@@ -160,5 +163,7 @@ void h_run_attach(struct req *rq)
 	}
 	at->agent_fd = fd;
 	at->oneshot = vm;
-	reply_upgrade(rq, attached, at);
+	char *settings = imagestore_settings_json(&vm->spec);
+	reply_upgrade(rq, attached, at, settings);
+	free(settings);
 }

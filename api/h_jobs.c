@@ -7,6 +7,7 @@
 
 #include "flintd.h"
 #include "handlers.h"
+#include "imagestore.h"
 #include "reqparse.h"
 #include "validate.h"
 
@@ -55,11 +56,20 @@ void h_exec_detach(struct req *rq)
 	struct vm *vm;
 	struct sandbox *sb = sandbox_for(rq, &vm);
 	struct agent_client *c = sb ? agent_for(rq, vm) : NULL;
+	const char *envbuf[IMAGE_EXEC_ENV_MAX];
+	const char *const *env = er.env.n ? (const char *const *)er.env.v : NULL;
+	const char *cwd = er.workdir, *user = NULL;
+	if (c && !imagestore_apply(&vm->spec, &env, &cwd, &user, envbuf, IMAGE_EXEC_ENV_MAX)) {
+		reply_error(rq, 400, "the image's Env and the request's env hold more than %d entries",
+			    IMAGE_EXEC_ENV_MAX - 1);
+		vm_agent_put(vm, c, true);
+		c = NULL;
+	}
 	if (c) {
 		struct agent_exec_req req = { .argv = (const char *const *)er.command.v,
-					      .env = er.env.n ? (const char *const *)er.env.v :
-								NULL,
-					      .cwd = er.workdir,
+					      .env = env,
+					      .cwd = cwd,
+					      .user = user,
 					      .timeout_ms = er.timeout_s * 1000 };
 		char id[AGENT_JOB_ID_SIZE];
 		uint32_t pid;

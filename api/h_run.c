@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "flintd.h"
 #include "handlers.h"
+#include "imagestore.h"
 #include "log.h"
 #include "metrics.h"
 #include "reqparse.h"
@@ -143,10 +144,22 @@ static void cmd_run_on(struct vm *vm, const struct cmd_params *p, struct cmd_res
 		return;
 	}
 	uint64_t timeout_s = p->timeout_s ? p->timeout_s : flintd.exec_timeout_s;
+	/* The image's Env, WorkingDir and User, under what the request says. */
+	const char *envbuf[IMAGE_EXEC_ENV_MAX];
+	const char *const *env = p->env;
+	const char *cwd = p->cwd, *user = p->user;
+	if (!imagestore_apply(&vm->spec, &env, &cwd, &user, envbuf, IMAGE_EXEC_ENV_MAX)) {
+		vm_agent_put(vm, c, true);
+		res->rc = -E2BIG;
+		snprintf(res->error, sizeof(res->error),
+			 "the image's Env and the request's env hold more than %d entries",
+			 IMAGE_EXEC_ENV_MAX - 1);
+		return;
+	}
 	struct agent_exec_req req = { .argv = p->argv,
-				      .env = p->env,
-				      .cwd = p->cwd,
-				      .user = p->user,
+				      .env = env,
+				      .cwd = cwd,
+				      .user = user,
 				      .timeout_ms = timeout_s * 1000 };
 	struct collect col = { .res = res, .p = p };
 	struct agent_exec_io io = { .stdout_fd = -1,

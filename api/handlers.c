@@ -10,6 +10,7 @@
 #include "flintd.h"
 #include "log.h"
 #include "metrics.h"
+#include "imagestore.h"
 #include "pool.h"
 #include "reqparse.h"
 #include "validate.h"
@@ -59,27 +60,36 @@ json_t *json_bytes(const uint8_t *p, size_t n, bool *lossy)
 int spec_for(const char *image, const char *profile, unsigned vcpus, unsigned mem_mib,
 	     struct vm_spec *spec, char *err, size_t errlen)
 {
-	const char *name = image ? image : "alpine:3.20";
+	const char *name = image ? image : flintd.default_spec.image;
 	if (!valid_image_name(name)) {
 		snprintf(err, errlen, "Invalid image name: use up to 256 of A-Z a-z 0-9 . _ / : @ -");
 		return 400;
 	}
+	/* The image table (built in: base) first, then the image store. */
 	const struct image *im = images_resolve(&flintd_images, name);
-	if (!im) {
-		char names[1024];
-		images_describe(&flintd_images, names, sizeof(names));
-		snprintf(err, errlen, "Unknown image '%s'; available: %s", name, names);
-		return 400;
+	*spec = flintd.default_spec;
+	if (im) {
+		spec->rootfs[0] = spec->image_digest[0] = '\0';
+		snprintf(spec->image, sizeof(spec->image), "%s", im->name);
+		snprintf(spec->image_path, sizeof(spec->image_path), "%s", im->path);
+	} else {
+		char names[512], why[1024];
+		int st = imagestore_resolve(name, spec, why, sizeof(why));
+		if (st) {
+			images_describe(&flintd_images, names, sizeof(names));
+			snprintf(err, errlen, "%s (built in: %s; 'GET /images' lists the rest)", why,
+				 names);
+			return st;
+		}
+		/* flint-init boots from flint's own disk; the image is the root it switches to. */
+		snprintf(spec->image_path, sizeof(spec->image_path), "%s", flintd.boot_disk);
 	}
 	const char *prof = profile ? profile : "moderate";
-	*spec = flintd.default_spec;
 	if (netspec_for_profile(prof, &spec->net) < 0) {
 		snprintf(err, errlen,
 			 "Invalid profile '%s': use permissive, moderate or restrictive", prof);
 		return 400;
 	}
-	snprintf(spec->image, sizeof(spec->image), "%s", im->name);
-	snprintf(spec->image_path, sizeof(spec->image_path), "%s", im->path);
 	if (strcmp(prof, "restrictive") == 0) {
 		spec->rootro = true;
 		spec->mem_mib = 256;
@@ -163,6 +173,11 @@ void reply_agent_error(struct req *rq, int r, struct agent_client *c, const char
 static void h_health(struct req *rq)
 {
 	reply_data(rq, 200, json_string("ok"));
+}
+
+static void h_images(struct req *rq)
+{
+	reply_data(rq, 200, imagestore_list());
 }
 
 static void h_metrics(struct req *rq)
@@ -395,6 +410,7 @@ void handlers_dispatch(struct req *rq)
 	case ROUTE_SNAPSHOT_GET:
 	case ROUTE_SNAPSHOT_DELETE:
 	case ROUTE_SNAPSHOT_RESTORE: h_snapshots(rq); break;
+	case ROUTE_IMAGE_LIST: h_images(rq); break;
 	case ROUTE_NOT_FOUND:
 	case ROUTE__COUNT: reply_error(rq, 404, "Not found"); break;
 	}

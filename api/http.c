@@ -390,7 +390,7 @@ bool req_wants_upgrade(struct req *rq)
 	return up && strcasecmp(up, "flint-agent") == 0 && conn && strcasestr(conn, "upgrade");
 }
 
-int reply_upgrade(struct req *rq, upgrade_fn fn, void *ctx)
+int reply_upgrade(struct req *rq, upgrade_fn fn, void *ctx, const char *settings)
 {
 	struct upgrade *u = calloc(1, sizeof(*u));
 	if (!u) {
@@ -408,6 +408,8 @@ int reply_upgrade(struct req *rq, upgrade_fn fn, void *ctx)
 		return -ENOMEM;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "flint-agent");
+	if (settings)
+		MHD_add_response_header(resp, "Flint-Image-Settings", settings);
 	queue(rq, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 	return 0;
 }

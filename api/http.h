@@ -90,7 +90,8 @@ void sse_on_cancel(struct sse *s, void (*fn)(void *ctx), void *ctx);
  * so that it can release ctx. Check req_wants_upgrade() first and answer 400 when false.
  */
 typedef void (*upgrade_fn)(int sock, const char *extra, size_t extra_len, void *ctx);
-int reply_upgrade(struct req *rq, upgrade_fn fn, void *ctx);
+/* settings: the image's run settings (JSON, one line, ASCII) for a Flint-Image-Settings header. */
+int reply_upgrade(struct req *rq, upgrade_fn fn, void *ctx, const char *settings);
 bool req_wants_upgrade(struct req *rq);
 
 /* Seconds since an arbitrary point, monotonic. */

@@ -279,10 +279,9 @@ out:
 
 static int builtin(struct image_table *t, const char *base_path, char *err, size_t errlen)
 {
-	static const char *const aliases[] = { "alpine:3.20",	     "alpine",		"alpine:latest",
-					       "ubuntu:24.04",	     "python:3.12-alpine", "node:20-alpine",
-					       "default" };
-	const size_t na = sizeof(aliases) / sizeof(aliases[0]);
+	/* No aliases: a name of another image (alpine, python:...) on this one would be a lie. */
+	static const char *const aliases[] = { NULL };
+	const size_t na = 0;
 	if (!base_path)
 		return set_err(err, errlen, -EINVAL, "no image config and no default base image path");
 	t->v = calloc(1, sizeof(*t->v));

@@ -9,10 +9,8 @@
  * and every ALIAS must pass valid_image_name(); a name or alias used twice (as either) is an error
  * reported with both line numbers. Lines are at most 4096 bytes; at most 1024 images.
  *
- * Without a config file the built-in table has one image, "base" → the default base path, with the
- * aliases alpine:3.20, alpine, alpine:latest, ubuntu:24.04, python:3.12-alpine, node:20-alpine and
- * default, so that the agentkernel SDK's defaults and common examples resolve. NOTE: these aliases
- * all run flint's base image; they do not provide Ubuntu, Python or Node.
+ * Without a config file the built-in table has one image, "base" → the default base path, and no
+ * aliases. Every other name is looked up in the image store (imagestore.h, docs/images.md).
  */
 #ifndef FLINT_API_IMAGES_H
 #define FLINT_API_IMAGES_H

@@ -15,6 +15,7 @@
 #include "../host/launch.h"
 #include "flintd.h"
 #include "http.h"
+#include "imagestore.h"
 #include "log.h"
 #include "pool.h"
 #include "sandbox.h"
@@ -36,7 +37,10 @@ static const char usage[] =
 	"                         $FLINT_STATE_DIR, else ~/.local/state/flint)\n"
 	"  --pool N               booted idle VMs kept for fast runs (default 1, max 64)\n"
 	"  --max-sandboxes N      sandboxes at once (default 64)\n"
-	"  --images FILE          image table (default: the built-in base image and aliases)\n"
+	"  --images FILE          image table (default: the built-in image, base)\n"
+	"  --default-image NAME   what a request without \"image\" gets (default base)\n"
+	"  --pull never|missing   pull an image a request names that is not in the store\n"
+	"                         (default never; docs/images.md)\n"
 	"  --mem MIB, --cpus N    the default VM (default 512 MiB, 1 vCPU)\n"
 	"  --boot-timeout S       a VM not ready by then fails (default 600)\n"
 	"  --exec-timeout S       default limit per command, 0 for none (default 3600)\n"
@@ -128,6 +132,14 @@ static int parse_args(int argc, char **argv)
 			flintd.net.allow[flintd.net.nallow++] = v;
 		} else if (!strcmp(a, "--images")) {
 			flintd.images_file = v;
+		} else if (!strcmp(a, "--default-image")) {
+			flintd.default_image = v;
+		} else if (!strcmp(a, "--pull")) {
+			if (strcmp(v, "never") && strcmp(v, "missing")) {
+				fprintf(stderr, "flintd: --pull %s: give never or missing\n", v);
+				return -1;
+			}
+			flintd.pull_missing = !strcmp(v, "missing");
 		} else if (!strcmp(a, "--pool")) {
 			if (parse_num(a, v, 0, 64, &n))
 				return -1;
@@ -236,19 +248,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flintd: %s\n", err);
 		return 1;
 	}
-	/* The pool boots what a request without an image gets: the SDK's default name. */
-	const struct image *def = images_resolve(&flintd_images, "alpine:3.20");
-	if (!def)
-		def = images_resolve(&flintd_images, "base");
-	if (!def && flintd_images.n)
-		def = &flintd_images.v[0];
-	if (!def) {
-		fprintf(stderr, "flintd: the image table is empty\n");
+	flintd.boot_disk = lo.image;
+	if (imagestore_init(flintd.state_dir,
+			    flintd.pull_missing ? IMAGESTORE_PULL_MISSING : IMAGESTORE_PULL_NEVER, err,
+			    sizeof(err)) < 0) {
+		fprintf(stderr, "flintd: %s\n", err);
 		return 1;
 	}
-	snprintf(flintd.default_spec.image, sizeof(flintd.default_spec.image), "%s", def->name);
+	/* The pool boots what a request without an image gets. */
+	const char *defname = flintd.default_image ? flintd.default_image : "base";
+	const struct image *def = images_resolve(&flintd_images, defname);
+	if (!def && !flintd.default_image && flintd_images.n)
+		def = &flintd_images.v[0]; /* a table without "base": its first image */
 	snprintf(flintd.default_spec.image_path, sizeof(flintd.default_spec.image_path), "%s",
-		 def->path);
+		 lo.image);
+	if (def) {
+		snprintf(flintd.default_spec.image, sizeof(flintd.default_spec.image), "%s",
+			 def->name);
+		snprintf(flintd.default_spec.image_path, sizeof(flintd.default_spec.image_path),
+			 "%s", def->path);
+	} else if (imagestore_resolve(defname, &flintd.default_spec, err, sizeof(err)) != 0) {
+		fprintf(stderr, "flintd: --default-image %s: %s\n", defname, err);
+		return 1;
+	}
 
 	/* Every thread inherits this mask; only the main thread takes these signals, via sigwait. */
 	sigset_t set;
@@ -307,6 +329,7 @@ int main(int argc, char **argv)
 	}
 	http_stop();
 	vm_module_destroy();
+	imagestore_destroy();
 	images_destroy(&flintd_images);
 	auth_destroy(&flintd_auth);
 	close(lockfd);

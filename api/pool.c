@@ -31,7 +31,8 @@ static bool boot_stop;
 
 bool vm_spec_equal(const struct vm_spec *a, const struct vm_spec *b)
 {
-	return strcmp(a->image_path, b->image_path) == 0 && a->mem_mib == b->mem_mib &&
+	return strcmp(a->image_path, b->image_path) == 0 && strcmp(a->rootfs, b->rootfs) == 0 &&
+	       strcmp(a->image_digest, b->image_digest) == 0 && a->mem_mib == b->mem_mib &&
 	       a->cpus == b->cpus && a->rootro == b->rootro && a->net == b->net &&
 	       a->nports == b->nports &&
 	       memcmp(a->ports, b->ports, a->nports * sizeof(a->ports[0])) == 0;
@@ -50,6 +51,11 @@ static int pool_warm(struct vm *vm)
 	int r = vm_agent_get(vm, &c, POOL_WARM_TIMEOUT_MS);
 	if (r < 0)
 		return r;
+	/* An image need not have a shell: it is warmed by use. */
+	if (vm->spec.rootfs[0]) {
+		vm_agent_put(vm, c, true);
+		return 0;
+	}
 	static const char *const argv[] = { "/bin/sh", "-c", ":", NULL };
 	struct agent_exec_req req = { .argv = argv, .timeout_ms = POOL_WARM_TIMEOUT_MS };
 	struct agent_exec_io io = { .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };

@@ -43,6 +43,7 @@ static const char *const route_labels[ROUTE__COUNT] = {
 	[ROUTE_SNAPSHOT_GET] = "snapshot_get",
 	[ROUTE_SNAPSHOT_DELETE] = "snapshot_delete",
 	[ROUTE_SNAPSHOT_RESTORE] = "snapshot_restore",
+	[ROUTE_IMAGE_LIST] = "image_list",
 };
 
 const char *route_label(enum api_route r)
@@ -193,6 +194,8 @@ static enum api_route match(enum method me, const struct seg *sg, size_t n, cons
 			return me == M_GET ? ROUTE_METRICS : ROUTE_NOT_FOUND;
 		if (seg_is(&sg[0], "run"))
 			return me == M_POST ? ROUTE_RUN : ROUTE_NOT_FOUND;
+		if (seg_is(&sg[0], "images"))
+			return me == M_GET ? ROUTE_IMAGE_LIST : ROUTE_NOT_FOUND;
 		return ROUTE_NOT_FOUND;
 	}
 	if (n == 2 && me == M_POST) {

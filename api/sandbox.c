@@ -53,10 +53,11 @@ static void persist_locked(struct sandbox *sb)
 {
 	if (sb->removed)
 		return;
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:O, s:O, s:I, s:I, s:s, "
-			      "s:s, s:O}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:O, s:O, s:I, "
+			      "s:I, s:s, s:s, s:O}",
 			      "name", sb->name, "uuid", sb->uuid, "profile", sb->profile, "image",
-			      sb->spec.image, "image_path", sb->spec.image_path, "vcpus",
+			      sb->spec.image, "image_path", sb->spec.image_path, "rootfs",
+			      sb->spec.rootfs, "image_digest", sb->spec.image_digest, "vcpus",
 			      (json_int_t)sb->spec.cpus, "memory_mb", (json_int_t)sb->spec.mem_mib,
 			      "rootro", sb->spec.rootro, "labels", sb->labels, "ports", sb->ports,
 			      "created_at", (json_int_t)sb->created_at, "expires_at",
@@ -653,6 +654,11 @@ static void restore_one(const char *path, const char **keep, unsigned *nkeep)
 		 json_string_value(json_object_get(o, "image")) ?: "base");
 	snprintf(sb->spec.image_path, sizeof(sb->spec.image_path), "%s",
 		 json_string_value(json_object_get(o, "image_path")) ?: "");
+	snprintf(sb->spec.rootfs, sizeof(sb->spec.rootfs), "%s",
+		 json_string_value(json_object_get(o, "rootfs")) ?: "");
+	const char *dg = json_string_value(json_object_get(o, "image_digest"));
+	snprintf(sb->spec.image_digest, sizeof(sb->spec.image_digest), "%s",
+		 dg && strlen(dg) < sizeof(sb->spec.image_digest) ? dg : "");
 	sb->spec.cpus = (unsigned)json_integer_value(json_object_get(o, "vcpus"));
 	sb->spec.mem_mib = (unsigned)json_integer_value(json_object_get(o, "memory_mb"));
 	sb->spec.rootro = json_is_true(json_object_get(o, "rootro"));

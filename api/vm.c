@@ -410,9 +410,18 @@ int vm_create(struct vm **out, const struct vm_spec *spec, char *err, size_t err
 	snprintf(console_path, sizeof(console_path), "%s/console.log", vm->dir);
 	argv[a++] = "--console";
 	argv[a++] = paths.verbose ? console_path : "none";
-	if (spec->rootro) {
+	char rootfs[4200];
+	if (spec->rootfs[0]) {
+		/* The boot disk is /dev/vda, so the image is /dev/vdb (docs/images.md). */
+		snprintf(rootfs, sizeof(rootfs), "%s,ro", spec->rootfs);
+		argv[a++] = "--disk";
+		argv[a++] = rootfs;
+	}
+	if (spec->rootro || spec->rootfs[0]) {
 		argv[a++] = "--cmdline-extra";
-		argv[a++] = "flint.rootro=1";
+		argv[a++] = !spec->rootfs[0] ? "flint.rootro=1"
+			    : spec->rootro   ? "flint.image=/dev/vdb flint.rootro=1"
+					     : "flint.image=/dev/vdb";
 	}
 	char net[NET_ARG_MAX];
 	if (spec->net != VM_NET_NONE) {

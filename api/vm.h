@@ -22,8 +22,10 @@
 
 /* What a VM is booted with; two VMs with equal specs are interchangeable (the warm pool). */
 struct vm_spec {
-	char image[256]; /* canonical image name (for display and pool matching) */
+	char image[768]; /* canonical image name (for display and pool matching) */
 	char image_path[4096];
+	char rootfs[4096]; /* an OCI image's root filesystem, "" for the base image alone */
+	char image_digest[72]; /* its manifest digest: the image's run settings (imagestore.h) */
 	unsigned mem_mib, cpus;
 	bool rootro; /* read-only root, tmpfs /tmp (the restrictive profile) */
 	enum vm_net net;

@@ -2,6 +2,7 @@
  * cp, and run through the daemon. */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -29,7 +30,7 @@ static const char exec_usage[] =
 	"\n"
 	"  --env K=V         add to the command's environment (repeatable)\n"
 	"  --workdir DIR     the command's working directory (absolute)\n"
-	"  --user USER       root (default) or sandbox\n"
+	"  --user USER       root (default), sandbox or UID:GID\n"
 	"  --timeout S       kill the command after S seconds\n"
 	"  -t, --tty         run on a PTY even when this is no terminal\n";
 
@@ -41,7 +42,7 @@ static const char shell_usage[] =
 	"shell's status.\n"
 	"\n"
 	"  --workdir DIR     the shell's working directory (absolute)\n"
-	"  --user USER       root (default) or sandbox\n";
+	"  --user USER       root (default), sandbox or UID:GID\n";
 
 static const char cp_usage[] =
 	"usage: flint cp SRC DST\n"
@@ -59,7 +60,7 @@ static const char cp_usage[] =
  * otherwise CLI_FAILURE after a message prefixed with what.
  */
 static int attach(const struct daemon_cfg *cfg, const char *what, const char *target,
-		  int timeout_ms, bool quiet_unreachable, struct agent_client *c)
+		  int timeout_ms, bool quiet_unreachable, struct agent_client *c, char **settings)
 {
 	struct upgrade_result r;
 	char msg[512];
@@ -77,11 +78,88 @@ static int attach(const struct daemon_cfg *cfg, const char *what, const char *ta
 		cli_err("%s: %s", what, msg);
 		return CLI_FAILURE;
 	}
+	if (settings)
+		*settings = r.settings;
+	else
+		free(r.settings);
+	r.settings = NULL;
 	int e = agent_client_init(c, fd, "flint-cli", HELLO_TIMEOUT_MS);
 	if (e < 0) {
 		cli_err("%s: the VM's agent did not answer: %s", what,
 			agent_client_last_error(c)[0] ? agent_client_last_error(c) : strerror(-e));
 		return CLI_FAILURE;
+	}
+	return 0;
+}
+
+/*
+ * The image's run settings from flintd (the Flint-Image-Settings header) under the command's own:
+ * its Env below cmd->env, its WorkingDir and User unless given, and its Entrypoint + Cmd when
+ * there is no command. 0, or CLI_FAILURE after a message.
+ */
+#define APPLY_MAX 512
+struct image_apply {
+	json_t *j;
+	const char *env[APPLY_MAX + CLI_ENV_MAX + 1];
+	const char *argv[APPLY_MAX + 1];
+};
+
+static bool apply_overridden(const char *const *env, const char *kv)
+{
+	size_t k = strcspn(kv, "=");
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], kv, k) && env[i][k] == '=')
+			return true;
+	return false;
+}
+
+static int apply_settings(const char *what, char *settings, struct session_cmd *cmd,
+			  struct image_apply *a)
+{
+	a->j = NULL;
+	if (!settings) {
+		if (!cmd->argv || !cmd->argv[0]) {
+			cli_err("%s: no command given, and the image has no default one", what);
+			return CLI_FAILURE;
+		}
+		return 0;
+	}
+	json_error_t je;
+	a->j = json_loads(settings, 0, &je);
+	free(settings);
+	if (!json_is_object(a->j)) {
+		cli_err("%s: flintd sent unreadable image settings", what);
+		return CLI_FAILURE;
+	}
+	json_t *env = json_object_get(a->j, "env"), *v;
+	size_t n = 0, i;
+	json_array_foreach(env, i, v) {
+		const char *kv = json_string_value(v);
+		if (kv && n < APPLY_MAX && !apply_overridden(cmd->env, kv))
+			a->env[n++] = kv;
+	}
+	for (i = 0; cmd->env && cmd->env[i]; i++)
+		a->env[n++] = cmd->env[i];
+	a->env[n] = NULL;
+	cmd->env = a->env;
+	if (!cmd->cwd)
+		cmd->cwd = json_string_value(json_object_get(a->j, "working_dir"));
+	if (!cmd->user)
+		cmd->user = json_string_value(json_object_get(a->j, "uid_gid"));
+	if (!cmd->argv || !cmd->argv[0]) {
+		n = 0;
+		static const char *const keys[] = { "entrypoint", "cmd" };
+		for (unsigned k = 0; k < 2; k++)
+			json_array_foreach(json_object_get(a->j, keys[k]), i, v) {
+				if (n < APPLY_MAX && json_string_value(v))
+					a->argv[n++] = json_string_value(v);
+			}
+		a->argv[n] = NULL;
+		if (!n) {
+			cli_err("%s: the image has no Entrypoint or Cmd: give a command after --", what);
+			return CLI_FAILURE;
+		}
+		cmd->argv = (char **)a->argv;
 	}
 	return 0;
 }
@@ -107,12 +185,24 @@ static int exec_in(const char *what, const char *name, const struct session_cmd 
 	if (!sandbox_target(what, name, target, sizeof(target)) || daemon_cfg_load(&cfg) < 0)
 		return CLI_FAILURE;
 	signal(SIGPIPE, SIG_IGN);
-	int r = attach(&cfg, what, target, ATTACH_TIMEOUT_MS, false, &c);
+	char *settings = NULL;
+	int r = attach(&cfg, what, target, ATTACH_TIMEOUT_MS, false, &c, &settings);
 	if (r)
 		return r;
+	struct session_cmd ic = *cmd;
+	struct image_apply *a = calloc(1, sizeof(*a));
+	if (!a || apply_settings(what, settings, &ic, a) != 0) {
+		if (!a)
+			free(settings);
+		free(a);
+		agent_client_destroy(&c);
+		return CLI_FAILURE;
+	}
 	c.timeout_ms = -1;
-	int status = session_exec(&c, cmd);
+	int status = session_exec(&c, &ic);
 	agent_client_destroy(&c);
+	json_decref(a->j);
+	free(a);
 	return status;
 }
 
@@ -149,8 +239,8 @@ static int common_opt(const char *cmd, int argc, char **argv, int *i, struct ses
 		}
 		sc->cwd = v;
 	} else if (strcmp(a, "--user") == 0) {
-		if (strcmp(v, "root") != 0 && strcmp(v, "sandbox") != 0) {
-			cli_err("%s: --user %s: give root or sandbox", cmd, v);
+		if (!cli_user_ok(v)) {
+			cli_err("%s: --user %s: give root, sandbox or UID:GID", cmd, v);
 			return -1;
 		}
 		sc->user = v;
@@ -432,7 +522,7 @@ int cmd_cp(int argc, char **argv)
 	    daemon_cfg_load(&cfg) < 0)
 		return CLI_FAILURE;
 	signal(SIGPIPE, SIG_IGN);
-	int r = attach(&cfg, "cp", target, ATTACH_TIMEOUT_MS, false, &c);
+	int r = attach(&cfg, "cp", target, ATTACH_TIMEOUT_MS, false, &c, NULL);
 	if (r)
 		return r;
 	c.timeout_ms = FILE_TIMEOUT_MS;
@@ -470,7 +560,8 @@ int daemon_run(const struct run_opts *o)
 		n += (size_t)snprintf(target + n, sizeof(target) - n, "profile=%s&", o->profile);
 	snprintf(target + n, sizeof(target) - n, "fast=%s", o->no_fast ? "false" : "true");
 
-	int r = attach(&cfg, "run", target, (int)(boot_s * 1000), !cfg.url_set, &c);
+	char *settings = NULL;
+	int r = attach(&cfg, "run", target, (int)(boot_s * 1000), !cfg.url_set, &c, &settings);
 	if (r)
 		return r;
 	cli_progress("running in a one-shot VM of flintd at %s", cfg.url);
@@ -482,7 +573,17 @@ int daemon_run(const struct run_opts *o)
 				   .timeout_s = o->timeout_s,
 				   .pty = isatty(STDIN_FILENO),
 				   .stdin = true };
+	struct image_apply *a = calloc(1, sizeof(*a));
+	if (!a || apply_settings("run", settings, &cmd, a) != 0) {
+		if (!a)
+			free(settings);
+		free(a);
+		agent_client_destroy(&c);
+		return CLI_FAILURE;
+	}
 	int status = session_exec(&c, &cmd);
 	agent_client_destroy(&c);
+	json_decref(a->j);
+	free(a);
 	return status;
 }

@@ -20,6 +20,8 @@ int cmd_logs(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 /* flint doctor: exits 0, 1 when this host cannot run a VM, 2 on a bad option. */
 int cmd_doctor(int argc, char **argv);
+/* flint image: the local image store (image/). */
+int cmd_image(int argc, char **argv);
 
 /* flint run's options, parsed by run.c; the daemon path (attach.c) takes them too. */
 struct run_opts {
@@ -47,6 +49,9 @@ int daemon_run(const struct run_opts *o);
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Progress for people: printed only when stderr is a terminal. */
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A --user value: root, sandbox, or numeric UID:GID (what the agent's USER takes). */
+bool cli_user_ok(const char *v);
 
 /* A whole decimal number in [min, max]; false otherwise. */
 bool cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);

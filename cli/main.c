@@ -28,6 +28,7 @@ static const struct {
 	{ "rm", cmd_rm, "remove sandboxes (flintd)" },
 	{ "logs", cmd_logs, "a sandbox's audit log (flintd)" },
 	{ "serve", cmd_serve, "run flintd, the daemon, in the foreground" },
+	{ "image", cmd_image, "pull, import, list and remove images (docs/images.md)" },
 	{ "doctor", cmd_doctor, "check that this host can run flint's microVMs" },
 };
 
@@ -64,6 +65,20 @@ bool cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigne
 		return false;
 	*out = v;
 	return true;
+}
+
+bool cli_user_ok(const char *v)
+{
+	if (!strcmp(v, "root") || !strcmp(v, "sandbox"))
+		return true;
+	const char *colon = strchr(v, ':');
+	unsigned long u;
+	char id[16];
+	if (!colon || (size_t)(colon - v) >= sizeof(id))
+		return false;
+	memcpy(id, v, (size_t)(colon - v));
+	id[colon - v] = '\0';
+	return cli_parse_uint(id, 0, 0xfffffffeUL, &u) && cli_parse_uint(colon + 1, 0, 0xfffffffeUL, &u);
 }
 
 const char *cli_value(const char *cmd, int argc, char **argv, int *i)

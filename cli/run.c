@@ -11,11 +11,13 @@
 
 #include "../common/agent/client.h"
 #include "../host/launch.h"
+#include "../image/catalog.h"
 #include "cli.h"
 #include "session.h"
 
 static const char run_usage[] =
 	"usage: flint run [options] -- COMMAND [ARG]...\n"
+	"       flint run --image REF [options] [-- COMMAND [ARG]...]\n"
 	"\n"
 	"Runs COMMAND in a fresh microVM with this terminal's stdin, stdout and stderr (a PTY\n"
 	"when stdin is a terminal), exits with its status (128+n when signal n killed it;\n"
@@ -28,8 +30,11 @@ static const char run_usage[] =
 	"  --timeout S       kill the command after S seconds\n"
 	"  --env K=V         add to the command's environment (repeatable)\n"
 	"  --workdir DIR     the command's working directory (absolute)\n"
-	"  --user USER       root (default) or sandbox\n"
-	"  --image I         daemon: an image name; direct mode: a root image file\n"
+	"  --user USER       root (default), sandbox or UID:GID\n"
+	"  --image REF       an image: base (the default), a name from 'flint image ls'\n"
+	"                    (docs/images.md), or in direct mode a root image file; the\n"
+	"                    image's Env, WorkingDir and User apply, and without COMMAND its\n"
+	"                    Entrypoint and Cmd run\n"
 	"  --profile P       daemon: permissive, moderate or restrictive (ignored in direct mode)\n"
 	"  --no-fast         daemon: boot a new VM rather than take a warm one\n"
 	"  --direct          boot the VM here even when a daemon runs\n"
@@ -43,6 +48,9 @@ static const char run_usage[] =
 	"FLINT_API_KEY is sent to the daemon. In direct mode FLINT_VMM, FLINT_KERNEL and\n"
 	"FLINT_IMAGE override the files found beside flint; FLINT_BOOT_TIMEOUT (seconds,\n"
 	"default 600) bounds the wait for the VM in both modes.\n";
+
+#define IMAGE_ENV_MAX  256
+#define IMAGE_ARGV_MAX 256
 
 static struct agent_client client;
 
@@ -112,8 +120,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			}
 			o->workdir = v;
 		} else if (strcmp(a, "--user") == 0) {
-			if (strcmp(v, "root") != 0 && strcmp(v, "sandbox") != 0) {
-				cli_err("run: --user %s: give root or sandbox", v);
+			if (!cli_user_ok(v)) {
+				cli_err("run: --user %s: give root, sandbox or UID:GID", v);
 				return -1;
 			}
 			o->user = v;
@@ -137,7 +145,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			return -1;
 		}
 	}
-	if (i >= argc) {
+	if (i >= argc && !o->image) {
 		cli_err("run: no command given (flint run [options] -- COMMAND [ARG]...)");
 		return -1;
 	}
@@ -152,6 +160,46 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/*
+ * An image from the store: its root filesystem, and its settings under the command's own:
+ * --env over its Env, --workdir over its WorkingDir, --user over its User, COMMAND over its
+ * Entrypoint + Cmd.
+ */
+static int run_image(const struct run_opts *o, struct image_info *info, struct session_cmd *cmd,
+		     const char **env, const char **argv)
+{
+	struct store s;
+	char dir[STORE_PATH_MAX], err[1024];
+	if (store_default_dir(dir, sizeof(dir)) != 0 || store_open(&s, dir, err, sizeof(err)) != 0) {
+		cli_err("run: --image %s: no image store (%s)", o->image, err);
+		return -1;
+	}
+	if (catalog_lookup(&s, o->image, info, err, sizeof(err)) != 0) {
+		cli_err("run: --image %s: %s (flint image pull %s fetches it)", o->image, err,
+			o->image);
+		return -1;
+	}
+	if (info->cfg.nenv > IMAGE_ENV_MAX || info->cfg.nentrypoint + info->cfg.ncmd > IMAGE_ARGV_MAX) {
+		cli_err("run: --image %s: its config has more than %d Env or %d Cmd entries",
+			o->image, IMAGE_ENV_MAX, IMAGE_ARGV_MAX);
+		return -1;
+	}
+	image_env_merge(&info->cfg, o->env, o->nenv, env);
+	cmd->env = env;
+	if (!cmd->cwd)
+		cmd->cwd = info->cfg.cwd;
+	if (!cmd->user)
+		cmd->user = info->cfg.user;
+	if (!o->argv[0]) {
+		if (!image_default_argv(&info->cfg, argv, IMAGE_ARGV_MAX + 1)) {
+			cli_err("run: %s has no Entrypoint or Cmd: give a command after --", info->name);
+			return -1;
+		}
+		cmd->argv = (char **)argv;
+	}
+	return 0;
+}
+
 /* Boot the VM here: flint-vmm, its agent's ready connection, the command, then stop it. */
 static int run_direct(const struct run_opts *o)
 {
@@ -160,16 +208,27 @@ static int run_direct(const struct run_opts *o)
 				  .verbose = o->verbose,
 				  .net = o->net };
 	launch_default_paths(&lo, cli_argv0);
-	if (o->image) {
-		/* A daemon's images have names; here only a file can be booted. */
-		struct stat st;
-		if (stat(o->image, &st) != 0 || !S_ISREG(st.st_mode)) {
-			cli_err("run: --image %s: direct mode boots a root image file, and this is "
-				"none (named images need flintd)",
-				o->image);
+	struct image_info info = { 0 };
+	const char *env[CLI_ENV_MAX + IMAGE_ENV_MAX + 2];
+	const char *argv[IMAGE_ARGV_MAX + 1];
+	struct session_cmd cmd = { .argv = o->argv,
+				   .env = o->nenv ? o->env : NULL,
+				   .cwd = o->workdir,
+				   .user = o->user,
+				   .timeout_s = o->timeout_s,
+				   .pty = isatty(STDIN_FILENO),
+				   .stdin = true };
+	struct stat st;
+	if (o->image && strcmp(o->image, "base") != 0 &&
+	    (strchr(o->image, '/') && stat(o->image, &st) == 0 && S_ISREG(st.st_mode))) {
+		lo.image = o->image; /* a root image file of flint's own kind */
+	} else if (o->image && strcmp(o->image, "base") != 0) {
+		if (run_image(o, &info, &cmd, env, argv) != 0)
 			return CLI_FAILURE;
-		}
-		lo.image = o->image;
+		lo.rootfs = info.rootfs;
+	} else if (!o->argv[0]) {
+		cli_err("run: the base image has no default command: give one after --");
+		return CLI_FAILURE;
 	}
 	unsigned long boot_s = 600;
 	const char *bt = getenv("FLINT_BOOT_TIMEOUT");
@@ -194,17 +253,11 @@ static int run_direct(const struct run_opts *o)
 	}
 	cli_progress("ready in %.3f s", seconds_since(&t0));
 	client.timeout_ms = -1;
-	struct session_cmd cmd = { .argv = o->argv,
-				   .env = o->nenv ? o->env : NULL,
-				   .cwd = o->workdir,
-				   .user = o->user,
-				   .timeout_s = o->timeout_s,
-				   .pty = isatty(STDIN_FILENO),
-				   .stdin = true };
 	status = session_exec(&client, &cmd);
 	agent_client_destroy(&client);
 out:
 	launch_stop(&l, 2000);
+	image_info_destroy(&info);
 	return status;
 }
 

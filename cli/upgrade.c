@@ -256,6 +256,11 @@ static int header(const char *s, size_t n, struct upgrade_head *h, bool *seen_up
 		h->upgrade = same_name(v, vlen, UPGRADE_TOKEN);
 	} else if (same_name(s, nlen, "Connection")) {
 		h->conn_upgrade = h->conn_upgrade || list_has(v, vlen, "upgrade");
+	} else if (same_name(s, nlen, UPGRADE_SETTINGS_HEADER)) {
+		if (h->settings[0] || vlen >= sizeof(h->settings))
+			return fail(err, cap, -EPROTO, "a bad " UPGRADE_SETTINGS_HEADER " header");
+		memcpy(h->settings, v, vlen);
+		h->settings[vlen] = '\0';
 	}
 	return 0;
 }
@@ -518,6 +523,10 @@ int upgrade_connect(const struct flint_url *u, const char *target, const char *k
 			e = -errno;
 			goto out;
 		}
+		if (h.settings[0] && !(r->settings = strdup(h.settings))) {
+			e = -ENOMEM;
+			goto out;
+		}
 		return fd;
 	}
 	read_body(fd, &h, deadline, r);
@@ -532,5 +541,7 @@ void upgrade_result_free(struct upgrade_result *r)
 {
 	free(r->body);
 	r->body = NULL;
+	free(r->settings);
+	r->settings = NULL;
 	r->body_len = 0;
 }

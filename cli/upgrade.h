@@ -13,6 +13,8 @@
 #define UPGRADE_HEAD_MAX (16 * 1024) /* the whole response head, CRLFCRLF included */
 #define UPGRADE_BODY_MAX (64 * 1024) /* the part of an error body read for its message */
 #define UPGRADE_TOKEN "flint-agent"
+#define UPGRADE_SETTINGS_MAX (12 * 1024)
+#define UPGRADE_SETTINGS_HEADER "Flint-Image-Settings"
 
 /* ---- URLs ------------------------------------------------------------------------------------ */
 
@@ -42,6 +44,8 @@ struct upgrade_head {
 	bool chunked;		/* a Transfer-Encoding was given (its body is not read) */
 	bool upgrade;		/* "Upgrade: flint-agent" (case-insensitive) */
 	bool conn_upgrade;	/* Connection lists "upgrade" */
+	/* Flint-Image-Settings: the image's run settings as JSON (docs/http-api.md); "" when none */
+	char settings[UPGRADE_SETTINGS_MAX];
 };
 
 /* The length of the head that buf[0, len) starts with (just past its first CRLFCRLF), or 0. */
@@ -67,6 +71,7 @@ struct upgrade_result {
 	    *body; /* a non-101 answer's body (NUL-terminated, at most UPGRADE_BODY_MAX), or NULL */
 	size_t body_len;
 	char err[256]; /* what went wrong, when there is no body to explain it */
+	char *settings; /* on 101: the Flint-Image-Settings JSON (malloc'd), or NULL */
 };
 
 /*

@@ -109,10 +109,19 @@ int launch_start(struct launch *l, const struct launch_opts *o)
 	snprintf(mem, sizeof(mem), "%u", o->mem_mib);
 	snprintf(cpus, sizeof(cpus), "%u", o->cpus);
 	snprintf(disk, sizeof(disk), "%s,ro", o->image);
-	const char *argv[18] = { o->vmm,   "--kernel", o->kernel, "--disk",    disk,
+	const char *argv[24] = { o->vmm,   "--kernel", o->kernel, "--disk",    disk,
 				 "--mem",  mem,	       "--cpus",  cpus,	       "--vsock",
 				 l->vsock, "--console", o->verbose ? "stdout" : "none" };
 	unsigned a = 13;
+	char rootfs[PATH_MAX + 8];
+	if (o->rootfs) {
+		/* The boot disk is /dev/vda, so the image is /dev/vdb (docs/images.md). */
+		snprintf(rootfs, sizeof(rootfs), "%s,ro", o->rootfs);
+		argv[a++] = "--disk";
+		argv[a++] = rootfs;
+		argv[a++] = "--cmdline-extra";
+		argv[a++] = "flint.image=/dev/vdb";
+	}
 	if (o->net) {
 		argv[a++] = "--net";
 		argv[a++] = o->net;

@@ -8,7 +8,8 @@
 struct launch_opts {
 	const char *vmm;    /* flint-vmm binary */
 	const char *kernel; /* guest vmlinux */
-	const char *image;  /* root image, attached read-only */
+	const char *image;  /* root image (flint's boot disk), attached read-only */
+	const char *rootfs; /* an OCI image's root filesystem (docs/images.md); NULL: none */
 	unsigned mem_mib, cpus;
 	bool verbose; /* pass -v and the kernel console to stderr */
 	const char *net; /* flint-vmm's --net value (user[,...] or tap:IF[,...]); NULL: no network */

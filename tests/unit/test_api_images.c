@@ -37,15 +37,16 @@ static void test_builtin(void **state)
 	struct image_table t;
 	assert_int_equal(images_init(&t, NULL, "/var/lib/flint/base.ext4", err, sizeof(err)), 0);
 	assert_int_equal(t.n, 1);
-	static const char *const names[] = { "base",	     "alpine:3.20",	   "alpine",
-					     "alpine:latest", "ubuntu:24.04",	   "python:3.12-alpine",
-					     "node:20-alpine", "default" };
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		const struct image *im = images_resolve(&t, names[i]);
-		assert_non_null(im);
-		assert_string_equal(im->name, "base");
-		assert_string_equal(im->path, "/var/lib/flint/base.ext4");
-	}
+	const struct image *im = images_resolve(&t, "base");
+	assert_non_null(im);
+	assert_string_equal(im->name, "base");
+	assert_string_equal(im->path, "/var/lib/flint/base.ext4");
+	/* Names of images it is not (they come from the image store, docs/images.md). */
+	static const char *const not_base[] = { "alpine:3.20",	  "alpine",	    "alpine:latest",
+						"ubuntu:24.04",	  "python:3.12-alpine", "node:20-alpine",
+						"node:22-alpine", "default" };
+	for (size_t i = 0; i < sizeof(not_base) / sizeof(not_base[0]); i++)
+		assert_null(images_resolve(&t, not_base[i]));
 	assert_null(images_resolve(&t, "Alpine"));
 	assert_null(images_resolve(&t, "ubuntu"));
 	assert_null(images_resolve(&t, ""));
@@ -53,8 +54,7 @@ static void test_builtin(void **state)
 	assert_null(images_resolve(NULL, "base"));
 	char buf[256];
 	images_describe(&t, buf, sizeof(buf));
-	assert_string_equal(buf, "base (alpine:3.20, alpine, alpine:latest, ubuntu:24.04, "
-				 "python:3.12-alpine, node:20-alpine, default)");
+	assert_string_equal(buf, "base");
 	images_destroy(&t);
 	images_destroy(&t);
 	assert_int_equal(images_init(&t, NULL, NULL, err, sizeof(err)), -EINVAL);
