@@ -26,7 +26,14 @@ struct import_result {
 	struct import_image v[IMPORT_MAX];
 };
 
-/* 0 or -errno with a message; an archive holding no linux/amd64 image is -ENOENT. */
+/*
+ * 0 or -errno with a message; an archive holding no linux/amd64 image is -ENOENT (so is a path
+ * that does not exist), one that is no layout, oci-archive or docker-save tarball -EINVAL, a
+ * missing blob, digest or size mismatch or bad document -EBADMSG. A tar is read once, streaming
+ * its blobs into the store (verified against their names); a directory's blobs are copied only
+ * when an image needs them. Blobs a tar brought that no image took (other platforms) are removed
+ * again, as is everything it brought when the import fails. Call it under the store's shared lock.
+ */
 int import_path(const struct store *s, const char *path, struct import_result *out, char *err,
 		size_t errlen);
 
