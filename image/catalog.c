@@ -498,8 +498,8 @@ int catalog_gc(const struct store *s, struct catalog_gc_stats *st, char *err, si
 		r = cat_fail(err, errlen, -ENOMEM, "gc: out of memory");
 		goto out;
 	}
-	static const char *const dirs[] = { "blobs/sha256", "rootfs", "tmp" };
-	for (size_t k = 0; k < 3; k++) {
+	static const char *const dirs[] = { "blobs/sha256", "rootfs", "tmp", "locks" };
+	for (size_t k = 0; k < 4; k++) {
 		char d[STORE_PATH_MAX];
 		snprintf(d, sizeof(d), "%s/%s", s->dir, dirs[k]);
 		DIR *dir = opendir(d);
@@ -518,6 +518,8 @@ int catalog_gc(const struct store *s, struct catalog_gc_stats *st, char *err, si
 				cat_gc_remove(st, p, &st->rootfs);
 			else if (k == 2) /* nothing works in tmp/ while we hold the lock */
 				cat_gc_remove(st, p, &st->tmp);
+			else if (k == 3 && !cat_keep_has(&g.rootfs, nm, strcspn(nm, ".")))
+				unlink(p); /* no build runs while we hold the lock */
 		}
 		closedir(dir);
 	}

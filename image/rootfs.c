@@ -523,7 +523,7 @@ int rootfs_build(const struct store *s, const char *digest, catalog_progress_fn 
 		return rootfs_fail(err, errlen, -EINVAL, "not a manifest digest: %.80s", digest);
 	if (stat(ext4, &st) == 0 && stat(json, &st) == 0)
 		return 0;
-	snprintf(lockp, sizeof(lockp), "%s/tmp/%s.lock", s->dir, digest_hex(digest));
+	snprintf(lockp, sizeof(lockp), "%s/locks/%s.lock", s->dir, digest_hex(digest));
 	int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lfd < 0)
 		return rootfs_fail(err, errlen, -errno, "%s: %s", lockp, strerror(errno));

@@ -59,7 +59,7 @@ int store_default_dir(char *out, size_t cap)
 
 int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 {
-	static const char *const subdirs[] = { "blobs/sha256", "rootfs", "refs", "tmp" };
+	static const char *const subdirs[] = { "blobs/sha256", "rootfs", "refs", "tmp", "locks" };
 	char p[STORE_PATH_MAX];
 	memset(s, 0, sizeof(*s));
 	if (!dir || dir[0] != '/')

@@ -5,9 +5,10 @@
  *   rootfs/HEX.json      what flint needs from the image's config (env, cwd, user, entrypoint, cmd)
  *   refs/NAME.json       name → manifest digest (NAME percent-escaped into one file name)
  *   tmp/                 work in progress; anything here after a crash is garbage
- *   lock                 flock: shared by readers of records, exclusive for rm and gc
+ *   locks/HEX.lock       flock: one build of a digest's root filesystem at a time
+ *   lock                 flock: shared while pulling, importing or booting, exclusive for rm, gc
  * Every file becomes visible by rename() after fsync, so a kill leaves either nothing or a whole
- * object. Building a rootfs takes an flock on tmp/HEX.lock: concurrent pulls of one image do the
+ * object. Building a rootfs takes an flock on locks/HEX.lock: concurrent pulls of one image do the
  * work once (the second waits, then finds the result).
  */
 #ifndef FLINT_IMAGE_STORE_H
