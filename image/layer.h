@@ -24,14 +24,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Either may be 0 for no limit; a NULL lim means none at all. */
 struct layer_limits {
 	uint64_t max_bytes;   /* uncompressed bytes over the whole image (file sizes) */
 	uint64_t max_entries; /* tar entries over the whole image */
 };
 
-/* Running totals across the layers of one image (the limits apply to them). */
+/*
+ * Running totals across the layers of one image (the limits apply to them): layer_apply adds
+ * each regular file's size (from its header, holes included) to bytes and each entry to entries;
+ * layers is the caller's to count. xattrs_skipped: xattrs the filesystem or our privileges refused.
+ */
 struct layer_stats {
 	uint64_t bytes, entries, layers;
+	uint64_t xattrs_skipped;
 };
 
 /* Metadata that could not be applied unprivileged, by path relative to the root ("usr/bin/su"). */
@@ -58,7 +64,12 @@ int layer_fixups_foreach(const struct layer_fixups *f,
 /*
  * Apply the layer read from fd onto the tree whose root is open at rootfd (O_DIRECTORY). fixups
  * may be NULL only when running as root. 0, or -errno with a message in err (the staging tree is
- * then unusable: the caller discards it).
+ * then unusable: the caller discards it). Compression: gzip, zstd, xz, bzip2 or none. Missing
+ * parent directories are made 0755 root:root, as docker does. Directories are never more than
+ * 128 deep. Unprivileged, directories keep u+rwx while staging (the real mode is a fixup), and
+ * device nodes and FIFOs are empty 0600 regular files (their type and rdev are in the fixup).
+ * xattrs go on regular files and directories only. Directory mtimes are best effort (a later
+ * entry inside one changes it). No global state: calls on different trees may run concurrently.
  */
 int layer_apply_fd(int rootfd, int fd, const struct layer_limits *lim, struct layer_stats *st,
 		   struct layer_fixups *fixups, char *err, size_t errlen);
