@@ -36,7 +36,7 @@ suite() {
 	echo "--- $name: $((SECONDS - t0)) s"
 }
 
-VM_SUITES=(cli doctor guests guests-asan control control-asan e2e e2e-agent e2e-net api api-net compat)
+VM_SUITES=(cli doctor guests guests-asan control control-asan e2e e2e-agent e2e-net images api api-net compat)
 vm_suite() {
 	case $1 in
 	cli) suite cli bash tests/integration/test_cli.sh ;;
@@ -48,6 +48,7 @@ vm_suite() {
 	e2e) suite e2e bash tests/e2e/test_oneshot.sh ;;
 	e2e-agent) suite e2e-agent bash tests/e2e/test_agent_vm.sh ;;
 	e2e-net) suite e2e-net bash tests/e2e/test_net_vm.sh ;;
+	images) suite images bash tests/e2e/test_images_vm.sh ;;
 	api) suite api bash tests/api/test_api.sh ;;
 	api-net) suite api-net bash tests/api/test_net_api.sh ;;
 	compat) suite compat bash tests/compat/run.sh ;;
@@ -75,9 +76,18 @@ suite init-host bash tests/integration/test_init_host.sh
 suite agent-host bash tests/integration/test_agent_host.sh
 suite doctor bash tests/integration/test_doctor.sh
 suite with-kvm bash tests/integration/test_with_kvm.sh
+suite image-registry bash tests/integration/test_image_registry.sh
 suite fuzz tests/run-fuzz.sh "${FUZZ_SECONDS:-15}" $(ls build/fuzz/fuzz_* | grep -v "\.d$")
 # What the VM half needs from the network (the outer VM has none) is fetched here first.
 suite compat-sdk bash tests/compat/run.sh --install-sdk
+# The Debian test images (docs/images.md): built once with mmdebstrap, then cached.
+echo "=== test images"
+t0=$SECONDS
+if ! tests/images/build-test-images >/dev/null; then
+	echo "FAIL - tests/images/build-test-images (the images suite needs its images)"
+	total_f=$((total_f + 1))
+fi
+echo "--- test images: $((SECONDS - t0)) s"
 
 echo "=== VM suites (${VM_SUITES[*]})"
 t0=$SECONDS

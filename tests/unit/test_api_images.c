@@ -209,7 +209,9 @@ static void test_describe_truncates(void **state)
 {
 	(void)state;
 	struct image_table t;
-	assert_int_equal(images_init(&t, NULL, "/b", err, sizeof(err)), 0);
+	static const char cfg[] = "image base /b alpine:3.20 alpine alpine:latest ubuntu:24.04 "
+				  "python:3.12-alpine node:20-alpine default\n";
+	assert_int_equal(images_parse(&t, cfg, sizeof(cfg) - 1, "/", err, sizeof(err)), 0);
 	char buf[64];
 	for (size_t cap = 0; cap <= sizeof(buf); cap++) {
 		memset(buf, 'Z', sizeof(buf));
