@@ -116,7 +116,7 @@ static int pull_shared(const char *name, char *err, size_t errlen)
 		pulls = p;
 		pthread_mutex_unlock(&lock);
 
-		struct registry_opts o = { 0 };
+		struct registry_opts o = {0};
 		struct registry_env env;
 		registry_opts_from_env(&o, &env);
 		log_info("images", "pulling %s", name);
@@ -219,8 +219,9 @@ static json_t *strv_json(char **v, size_t n)
 
 static json_t *settings_json(const struct image_info *i)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "env", strv_json(i->cfg.env, i->cfg.nenv),
-			 "working_dir", i->cfg.cwd ? json_string(i->cfg.cwd) : json_null(), "user",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "env",
+			 strv_json(i->cfg.env, i->cfg.nenv), "working_dir",
+			 i->cfg.cwd ? json_string(i->cfg.cwd) : json_null(), "user",
 			 i->cfg.user_name ? json_string(i->cfg.user_name) : json_null(), "uid_gid",
 			 i->cfg.user ? json_string(i->cfg.user) : json_null(), "entrypoint",
 			 strv_json(i->cfg.entrypoint, i->cfg.nentrypoint), "cmd",
@@ -245,20 +246,21 @@ json_t *imagestore_list(void)
 {
 	json_t *a = json_array();
 	for (size_t k = 0; k < flintd_images.n; k++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", flintd_images.v[k].name,
-						   "path", flintd_images.v[k].path, "builtin", 1));
+		json_array_append_new(a,
+				      json_pack("{s:s, s:s, s:b}", "name", flintd_images.v[k].name,
+						"path", flintd_images.v[k].path, "builtin", 1));
 	struct image_info *v = NULL;
 	size_t n = 0;
 	char err[256];
 	if (store_ok && catalog_list(&store, &v, &n, err, sizeof(err)) == 0) {
 		for (size_t k = 0; k < n; k++)
 			json_array_append_new(
-				a, json_pack("{s:s, s:s, s:I, s:I, s:i, s:I, s:o, s:b}", "name",
-					     v[k].name, "digest", v[k].digest, "size",
-					     (json_int_t)v[k].content_bytes, "disk_bytes",
-					     (json_int_t)v[k].rootfs_bytes, "layers", (int)v[k].layers,
-					     "created", (json_int_t)v[k].created, "config",
-					     settings_json(&v[k]), "builtin", 0));
+			    a,
+			    json_pack("{s:s, s:s, s:I, s:I, s:i, s:I, s:o, s:b}", "name", v[k].name,
+				      "digest", v[k].digest, "size", (json_int_t)v[k].content_bytes,
+				      "disk_bytes", (json_int_t)v[k].rootfs_bytes, "layers",
+				      (int)v[k].layers, "created", (json_int_t)v[k].created,
+				      "config", settings_json(&v[k]), "builtin", 0));
 		catalog_list_free(v, n);
 	}
 	return a;

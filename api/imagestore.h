@@ -35,7 +35,8 @@ int imagestore_resolve(const char *name, struct vm_spec *spec, char *err, size_t
 bool imagestore_apply(const struct vm_spec *spec, const char *const **env, const char **cwd,
 		      const char **user, const char **buf, size_t cap);
 
-/* The settings as JSON for the attach upgrade's Flint-Image header ({env, cwd, user}); NULL: none. */
+/* The settings as JSON for the attach upgrade's Flint-Image header ({env, cwd, user}); NULL: none.
+ */
 char *imagestore_settings_json(const struct vm_spec *spec);
 
 /* GET /images: [{name, digest, size, layers, created, config}], plus the built-in images. */

@@ -12,27 +12,27 @@
 #include "cli.h"
 
 static const char image_usage[] =
-	"usage: flint image COMMAND [options]\n"
-	"\n"
-	"  pull [options] REF       fetch REF from its registry and make it runnable\n"
-	"      --tag NAME               also name it NAME\n"
-	"      --insecure-registry H    speak plain HTTP to registry H (host[:port]; repeatable)\n"
-	"      --registry-mirror R=URL  fetch registry R's images from URL (repeatable;\n"
-	"                               docker.io=http://127.0.0.1:5000)\n"
-	"      --auth-file F            credentials, Docker's config.json format\n"
-	"  import PATH [--tag NAME]     an OCI layout directory, an oci-archive or a docker save\n"
-	"                               tarball\n"
-	"  ls [--json]                  installed images\n"
-	"  inspect REF                  an image's digest, size and run settings (JSON)\n"
-	"  tag SRC NAME                 give an image another name\n"
-	"  rm REF...                    remove names; unused data goes (as with gc)\n"
-	"  gc                           remove blobs and filesystems no name uses\n"
-	"\n"
-	"The store is $FLINT_STATE_DIR/images (default ~/.local/state/flint/images), shared with\n"
-	"flintd. FLINT_INSECURE_REGISTRIES and FLINT_REGISTRY_MIRRORS (comma-separated) and\n"
-	"FLINT_AUTH_FILE stand in for the options. See docs/images.md.\n";
+    "usage: flint image COMMAND [options]\n"
+    "\n"
+    "  pull [options] REF       fetch REF from its registry and make it runnable\n"
+    "      --tag NAME               also name it NAME\n"
+    "      --insecure-registry H    speak plain HTTP to registry H (host[:port]; repeatable)\n"
+    "      --registry-mirror R=URL  fetch registry R's images from URL (repeatable;\n"
+    "                               docker.io=http://127.0.0.1:5000)\n"
+    "      --auth-file F            credentials, Docker's config.json format\n"
+    "  import PATH [--tag NAME]     an OCI layout directory, an oci-archive or a docker save\n"
+    "                               tarball\n"
+    "  ls [--json]                  installed images\n"
+    "  inspect REF                  an image's digest, size and run settings (JSON)\n"
+    "  tag SRC NAME                 give an image another name\n"
+    "  rm REF...                    remove names; unused data goes (as with gc)\n"
+    "  gc                           remove blobs and filesystems no name uses\n"
+    "\n"
+    "The store is $FLINT_STATE_DIR/images (default ~/.local/state/flint/images), shared with\n"
+    "flintd. FLINT_INSECURE_REGISTRIES and FLINT_REGISTRY_MIRRORS (comma-separated) and\n"
+    "FLINT_AUTH_FILE stand in for the options. See docs/images.md.\n";
 
-#define IMAGE_OPT_MAX 16
+#define IMAGE_OPT_MAX	16
 #define IMAGE_NAMES_MAX 64
 
 static int image_open(struct store *s)
@@ -78,8 +78,8 @@ static void image_pull_progress(void *ctx, const struct pull_progress *p)
 	if (p->cached)
 		fprintf(stderr, "\r\033[K%s%.19s: already here", which, p->what);
 	else if (p->total)
-		fprintf(stderr, "\r\033[K%s%.19s: %.1f/%.1f MB", which, p->what, (double)p->done / 1e6,
-			(double)p->total / 1e6);
+		fprintf(stderr, "\r\033[K%s%.19s: %.1f/%.1f MB", which, p->what,
+			(double)p->done / 1e6, (double)p->total / 1e6);
 	else
 		fprintf(stderr, "\r\033[K%s%.19s: %.1f MB", which, p->what, (double)p->done / 1e6);
 	if (end)
@@ -96,7 +96,7 @@ static void image_line(void *ctx, const char *line)
 static int image_cmd_pull(int argc, char **argv)
 {
 	const char *insecure[IMAGE_OPT_MAX], *mirrors[IMAGE_OPT_MAX], *ref = NULL, *tag = NULL;
-	struct registry_opts o = { 0 };
+	struct registry_opts o = {0};
 	struct registry_env env;
 	size_t ni = 0, nm = 0;
 	for (int i = 1; i < argc; i++) {
@@ -133,7 +133,8 @@ static int image_cmd_pull(int argc, char **argv)
 		return 2;
 	}
 	if (registry_opts_from_env(&o, &env) != 0) {
-		cli_err("image pull: FLINT_INSECURE_REGISTRIES or FLINT_REGISTRY_MIRRORS is too long");
+		cli_err(
+		    "image pull: FLINT_INSECURE_REGISTRIES or FLINT_REGISTRY_MIRRORS is too long");
 		return 2;
 	}
 	if (ni) {
@@ -144,7 +145,7 @@ static int image_cmd_pull(int argc, char **argv)
 		o.mirrors = mirrors;
 		o.nmirrors = nm;
 	}
-	struct image_tty t = { .on = isatty(STDERR_FILENO) };
+	struct image_tty t = {.on = isatty(STDERR_FILENO)};
 	o.progress = image_pull_progress;
 	o.progress_ctx = &t;
 	struct store s;
@@ -185,12 +186,12 @@ static int image_import_cmd(int argc, char **argv)
 		return 2;
 	}
 	struct store s;
-	struct image_tty t = { .on = isatty(STDERR_FILENO) };
+	struct image_tty t = {.on = isatty(STDERR_FILENO)};
 	char err[1024], names[IMAGE_NAMES_MAX][REF_STR_MAX];
 	if (image_open(&s) != 0)
 		return CLI_FAILURE;
-	int n = image_import(&s, path, tag, image_line, &t, names, IMAGE_NAMES_MAX, err,
-			     sizeof(err));
+	int n =
+	    image_import(&s, path, tag, image_line, &t, names, IMAGE_NAMES_MAX, err, sizeof(err));
 	if (n < 0) {
 		cli_err("image import %s: %s", path, err);
 		return CLI_FAILURE;
@@ -225,7 +226,8 @@ static json_t *image_json(const struct image_info *i)
 	image_json_strv(c, "entrypoint", i->cfg.entrypoint, i->cfg.nentrypoint);
 	image_json_strv(c, "cmd", i->cfg.cmd, i->cfg.ncmd);
 	json_object_set_new(c, "working_dir", i->cfg.cwd ? json_string(i->cfg.cwd) : json_null());
-	json_object_set_new(c, "user", i->cfg.user_name ? json_string(i->cfg.user_name) : json_null());
+	json_object_set_new(c, "user",
+			    i->cfg.user_name ? json_string(i->cfg.user_name) : json_null());
 	json_object_set_new(c, "uid_gid", i->cfg.user ? json_string(i->cfg.user) : json_null());
 	json_object_set_new(o, "config", c);
 	return o;

@@ -18,7 +18,7 @@
 #include "rootfs.h"
 
 static int cat_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int cat_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	if (err && errlen) {
@@ -197,7 +197,7 @@ static int cat_each_ref(const struct store *s, int (*fn)(const struct image_info
 		if (n != DIGEST_HEX_LEN + 5 || strcmp(e->d_name + DIGEST_HEX_LEN, ".json"))
 			continue;
 		char p[STORE_PATH_MAX + 300];
-		struct image_info info = { 0 };
+		struct image_info info = {0};
 		snprintf(p, sizeof(p), "%s/%s", d, e->d_name);
 		if (cat_read_ref(p, &info) == 0)
 			r = fn(&info, ctx);
@@ -258,10 +258,11 @@ int catalog_lookup(const struct store *s, const char *ref, struct image_info *ou
 	const char *hex = !strncmp(ref, "sha256:", 7) ? ref + 7 : ref;
 	size_t hl = strlen(hex);
 	if (cat_is_hex(hex) && hl >= 12 && hl <= DIGEST_HEX_LEN) {
-		struct cat_find f = { .digest_prefix = hex, .plen = hl };
+		struct cat_find f = {.digest_prefix = hex, .plen = hl};
 		cat_each_ref(s, cat_find_one, &f);
 		if (f.matches > 1)
-			return cat_fail(err, errlen, -EINVAL, "%s matches more than one image", ref);
+			return cat_fail(err, errlen, -EINVAL, "%s matches more than one image",
+					ref);
 		if (f.matches == 1) {
 			memcpy(out->digest, f.found, sizeof(out->digest));
 			memcpy(out->name, f.name, sizeof(out->name));
@@ -301,10 +302,11 @@ int catalog_lookup(const struct store *s, const char *ref, struct image_info *ou
 	if (r == -ENOENT)
 		return cat_fail(err, errlen, -ENOENT, "image %s is not installed", name);
 	if (r)
-		return cat_fail(err, errlen, r, "the store's record of %s is damaged (%s)", name, p);
+		return cat_fail(err, errlen, r, "the store's record of %s is damaged (%s)", name,
+				p);
 	if (ir.digest[0] && strcmp(ir.digest, out->digest) != 0)
-		return cat_fail(err, errlen, -ENOENT, "image %s is %s here, not %s", name, out->digest,
-				ir.digest);
+		return cat_fail(err, errlen, -ENOENT, "image %s is %s here, not %s", name,
+				out->digest, ir.digest);
 	return cat_fill(s, out, err, errlen);
 }
 
@@ -346,7 +348,7 @@ static int cat_by_name(const void *a, const void *b)
 int catalog_list(const struct store *s, struct image_info **out, size_t *n, char *err,
 		 size_t errlen)
 {
-	struct cat_listctx c = { .s = s };
+	struct cat_listctx c = {.s = s};
 	int r = cat_each_ref(s, cat_list_one, &c);
 	if (r || c.err) {
 		catalog_list_free(c.v, c.n);
@@ -410,7 +412,8 @@ int catalog_remove(const struct store *s, const char *ref, char *err, size_t err
 		return r;
 	image_info_destroy(&info);
 	if (cat_ref_path(s, info.name, p, sizeof(p)) != 0 || unlink(p) != 0)
-		return cat_fail(err, errlen, -ENOENT, "%s: no such name (remove images by name)", ref);
+		return cat_fail(err, errlen, -ENOENT, "%s: no such name (remove images by name)",
+				ref);
 	return 0;
 }
 
@@ -488,7 +491,7 @@ static void cat_gc_remove(struct catalog_gc_stats *st, const char *path, unsigne
 
 int catalog_gc(const struct store *s, struct catalog_gc_stats *st, char *err, size_t errlen)
 {
-	struct cat_gcctx g = { .s = s };
+	struct cat_gcctx g = {.s = s};
 	memset(st, 0, sizeof(*st));
 	int lk = catalog_lock(s, true, err, errlen);
 	if (lk < 0)
@@ -498,7 +501,7 @@ int catalog_gc(const struct store *s, struct catalog_gc_stats *st, char *err, si
 		r = cat_fail(err, errlen, -ENOMEM, "gc: out of memory");
 		goto out;
 	}
-	static const char *const dirs[] = { "blobs/sha256", "rootfs", "tmp", "locks" };
+	static const char *const dirs[] = {"blobs/sha256", "rootfs", "tmp", "locks"};
 	for (size_t k = 0; k < 4; k++) {
 		char d[STORE_PATH_MAX];
 		snprintf(d, sizeof(d), "%s/%s", s->dir, dirs[k]);

@@ -16,8 +16,8 @@
 struct image_runcfg {
 	char **env; /* "K=V", the image's Env; HOME added from /etc/passwd for the user */
 	size_t nenv;
-	char *cwd;	 /* WorkingDir, NULL when the image has none */
-	char *user;	 /* "UID:GID" resolved from the image's /etc/passwd and /etc/group; NULL: root */
+	char *cwd;  /* WorkingDir, NULL when the image has none */
+	char *user; /* "UID:GID" resolved from the image's /etc/passwd and /etc/group; NULL: root */
 	char *user_name; /* the config's User as written ("node", "1000:1000"), NULL: none */
 	char **entrypoint;
 	size_t nentrypoint;
@@ -45,7 +45,8 @@ void image_info_destroy(struct image_info *i);
  */
 size_t image_env_merge(const struct image_runcfg *cfg, const char *const *over, size_t nover,
 		       const char **out);
-/* Entrypoint + Cmd, what the image runs when given no command: count (0: nothing), out ends NULL. */
+/* Entrypoint + Cmd, what the image runs when given no command: count (0: nothing), out ends NULL.
+ */
 size_t image_default_argv(const struct image_runcfg *cfg, const char **out, size_t cap);
 
 /* A store-wide flock: shared while using images (install, boot), exclusive for rm and gc. */

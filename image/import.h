@@ -13,11 +13,11 @@
 #include "digest.h"
 #include "store.h"
 
-#define IMPORT_MAX 64
+#define IMPORT_MAX	64
 #define IMPORT_NAME_MAX 640
 
 struct import_image {
-	char name[IMPORT_NAME_MAX]; /* as the archive names it ("" when unnamed) */
+	char name[IMPORT_NAME_MAX];  /* as the archive names it ("" when unnamed) */
 	char digest[DIGEST_STR_MAX]; /* the linux/amd64 image manifest */
 };
 

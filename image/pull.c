@@ -10,7 +10,7 @@
 #include "import.h"
 
 static int pull_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int pull_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	if (err && errlen) {
@@ -50,7 +50,9 @@ int image_pull(const struct store *s, const char *ref, const char *tag,
 	if (r == 1)
 		name[0] = '\0';
 	if (tag && (r = pull_name(tag, tagname, sizeof(tagname), err, errlen)) != 0)
-		return r < 0 ? r : pull_fail(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
+		return r < 0
+			   ? r
+			   : pull_fail(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
 	int lk = catalog_lock(s, false, err, errlen);
 	if (lk < 0)
 		return lk;
@@ -80,7 +82,9 @@ int image_import(const struct store *s, const char *path, const char *tag,
 	int r = 0;
 	if (tag && (r = pull_name(tag, tagname, sizeof(tagname), err, errlen)) != 0) {
 		free(res);
-		return r < 0 ? r : pull_fail(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
+		return r < 0
+			   ? r
+			   : pull_fail(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
 	}
 	int lk = catalog_lock(s, false, err, errlen);
 	if (lk < 0) {
@@ -107,9 +111,10 @@ int image_import(const struct store *s, const char *path, const char *tag,
 				goto out;
 		} else {
 			/* skopeo's layouts name an image only by its tag ("latest"): not a name. */
-			r = pull_fail(err, errlen, -EINVAL,
-				      "%s names its image only \"%s\": give it a name with --tag NAME",
-				      path, given[0] ? given : "(nothing)");
+			r = pull_fail(
+			    err, errlen, -EINVAL,
+			    "%s names its image only \"%s\": give it a name with --tag NAME", path,
+			    given[0] ? given : "(nothing)");
 			goto out;
 		}
 		r = catalog_install(s, name, res->v[i].digest, progress, ctx, err, errlen);

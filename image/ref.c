@@ -7,7 +7,7 @@
 #include <string.h>
 
 static int ref_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int ref_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err && errlen) {
@@ -24,7 +24,8 @@ static bool ref_lower_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* One path component: lowercase alnum runs joined by '.', '_', '__' or '-'s (the distribution spec). */
+/* One path component: lowercase alnum runs joined by '.', '_', '__' or '-'s (the distribution
+ * spec). */
 static bool ref_component_ok(const char *p, size_t n)
 {
 	if (n == 0 || !ref_lower_alnum(p[0]) || !ref_lower_alnum(p[n - 1]))
@@ -50,15 +51,16 @@ static bool ref_tag_ok(const char *t, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = t[i];
-		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			    c == '_';
+		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_';
 		if (!(word || (i > 0 && (c == '.' || c == '-'))))
 			return false;
 	}
 	return true;
 }
 
-/* host[:port]: letters, digits, '-', '.', and an optional numeric port; or [v6]:port is not needed. */
+/* host[:port]: letters, digits, '-', '.', and an optional numeric port; or [v6]:port is not needed.
+ */
 static bool ref_registry_ok(const char *h, size_t n)
 {
 	size_t i = 0, colon = n;
@@ -94,26 +96,31 @@ int ref_parse(const char *s, struct image_ref *r, char *err, size_t errlen)
 		return ref_fail(err, errlen, "empty image reference");
 	size_t len = strlen(s);
 	if (len >= REF_STR_MAX)
-		return ref_fail(err, errlen, "image reference is longer than %d bytes", REF_STR_MAX - 1);
+		return ref_fail(err, errlen, "image reference is longer than %d bytes",
+				REF_STR_MAX - 1);
 
 	const char *at = strchr(s, '@');
 	size_t name_len = at ? (size_t)(at - s) : len;
 	if (at) {
 		if (!digest_valid(at + 1))
-			return ref_fail(err, errlen,
-					"%s: the digest must be sha256: and 64 lowercase hex digits", s);
+			return ref_fail(
+			    err, errlen,
+			    "%s: the digest must be sha256: and 64 lowercase hex digits", s);
 		memcpy(r->digest, at + 1, strlen(at + 1) + 1);
 	}
-	/* The tag is after the last ':' that follows the last '/' (a registry port is before it). */
+	/* The tag is after the last ':' that follows the last '/' (a registry port is before it).
+	 */
 	const char *slash = memrchr(s, '/', name_len);
-	const char *colon = memrchr(slash ? slash : s, ':', name_len - (size_t)((slash ? slash : s) - s));
+	const char *colon =
+	    memrchr(slash ? slash : s, ':', name_len - (size_t)((slash ? slash : s) - s));
 	size_t path_len = name_len;
 	if (colon) {
 		size_t tl = name_len - (size_t)(colon + 1 - s);
 		if (!ref_tag_ok(colon + 1, tl))
-			return ref_fail(err, errlen,
-					"%s: a tag is 1 to 128 letters, digits, '_', '.' or '-' (not first)",
-					s);
+			return ref_fail(
+			    err, errlen,
+			    "%s: a tag is 1 to 128 letters, digits, '_', '.' or '-' (not first)",
+			    s);
 		memcpy(r->tag, colon + 1, tl);
 		path_len = (size_t)(colon - s);
 	}
@@ -145,10 +152,11 @@ int ref_parse(const char *s, struct image_ref *r, char *err, size_t errlen)
 	for (size_t i = 0; i <= path_len; i++) {
 		if (i == path_len || path[i] == '/') {
 			if (!ref_component_ok(path + start, i - start))
-				return ref_fail(err, errlen,
-						"%s: repository names are lowercase letters and digits, "
-						"separated by '/', '.', '_' or '-'",
-						s);
+				return ref_fail(
+				    err, errlen,
+				    "%s: repository names are lowercase letters and digits, "
+				    "separated by '/', '.', '_' or '-'",
+				    s);
 			ncomp++;
 			start = i + 1;
 		}
@@ -156,7 +164,8 @@ int ref_parse(const char *s, struct image_ref *r, char *err, size_t errlen)
 	bool library = !strcmp(r->registry, "docker.io") && ncomp == 1;
 	if (path_len + (library ? 8 : 0) >= REF_REPO_MAX)
 		return ref_fail(err, errlen, "%s: repository name too long", s);
-	snprintf(r->repo, sizeof(r->repo), "%s%.*s", library ? "library/" : "", (int)path_len, path);
+	snprintf(r->repo, sizeof(r->repo), "%s%.*s", library ? "library/" : "", (int)path_len,
+		 path);
 	if (!r->tag[0] && !r->digest[0])
 		memcpy(r->tag, "latest", sizeof("latest"));
 	return 0;

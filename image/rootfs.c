@@ -29,7 +29,7 @@ extern char **environ;
 #define ROOTFS_PASSWD_MAX	 (1u << 20)
 
 static int rootfs_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int rootfs_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	if (err && errlen) {
@@ -42,7 +42,7 @@ static int rootfs_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 }
 
 static void rootfs_say(catalog_progress_fn fn, void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void rootfs_say(catalog_progress_fn fn, void *ctx, const char *fmt, ...)
 {
 	char line[512];
@@ -55,8 +55,8 @@ static void rootfs_say(catalog_progress_fn fn, void *ctx, const char *fmt, ...)
 	fn(ctx, line);
 }
 
-int rootfs_paths(const struct store *s, const char *digest, char *ext4, size_t ext4_cap,
-		 char *json, size_t json_cap)
+int rootfs_paths(const struct store *s, const char *digest, char *ext4, size_t ext4_cap, char *json,
+		 size_t json_cap)
 {
 	if (!digest_valid(digest))
 		return -EINVAL;
@@ -69,8 +69,8 @@ int rootfs_paths(const struct store *s, const char *digest, char *ext4, size_t e
 
 static char *rootfs_read_in_root(int rootfd, const char *path, size_t max)
 {
-	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 	int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 	if (fd < 0)
 		return NULL;
@@ -160,8 +160,8 @@ int rootfs_resolve_user(int rootfd, const char *user, unsigned *uid, unsigned *g
 			: 0;
 	if (nf >= 6) {
 		if (!rootfs_numeric(f[2], uid)) {
-			r = rootfs_fail(err, errlen, -EINVAL, "the image's /etc/passwd: bad uid for %s",
-					u);
+			r = rootfs_fail(err, errlen, -EINVAL,
+					"the image's /etc/passwd: bad uid for %s", u);
 			goto out;
 		}
 		have_gid = rootfs_numeric(f[3], gid);
@@ -175,13 +175,15 @@ int rootfs_resolve_user(int rootfd, const char *user, unsigned *uid, unsigned *g
 		char *groups = rootfs_read_in_root(rootfd, "/etc/group", ROOTFS_PASSWD_MAX);
 		if (rootfs_numeric(group, gid)) {
 			have_gid = true;
-		} else if (groups && rootfs_db_find(groups, 0, group, line, sizeof(line), f, 4) >= 3 &&
+		} else if (groups &&
+			   rootfs_db_find(groups, 0, group, line, sizeof(line), f, 4) >= 3 &&
 			   rootfs_numeric(f[2], gid)) {
 			have_gid = true;
 		} else {
 			free(groups);
 			r = rootfs_fail(err, errlen, -ENOENT,
-					"the image's User \"%s\": no such group in its /etc/group", user);
+					"the image's User \"%s\": no such group in its /etc/group",
+					user);
 			goto out;
 		}
 		free(groups);
@@ -355,17 +357,17 @@ static uint64_t rootfs_max_bytes(void)
 
 /* The part under the lock: everything into tmp/, then the two renames. */
 static int rootfs_build_locked(const struct store *s, const char *digest, const char *ext4,
-			       const char *json, catalog_progress_fn progress, void *ctx,
-			       char *err, size_t errlen)
+			       const char *json, catalog_progress_fn progress, void *ctx, char *err,
+			       size_t errlen)
 {
 	char *mjson = NULL, *cjson = NULL;
 	size_t mlen, clen;
 	struct oci_manifest *m = calloc(1, sizeof(*m));
-	struct oci_config cfg = { 0 };
+	struct oci_config cfg = {0};
 	struct layer_fixups fixups;
-	struct layer_stats st = { 0 };
+	struct layer_stats st = {0};
 	char stage[STORE_PATH_MAX], img_tmp[STORE_PATH_MAX], log[STORE_PATH_MAX],
-		script[STORE_PATH_MAX], sizearg[32], inodes[32];
+	    script[STORE_PATH_MAX], sizearg[32], inodes[32];
 	json_t *settings = NULL;
 	int rootfd = -1, r;
 
@@ -410,8 +412,8 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 		r = rootfs_fail(err, errlen, -errno, "%s: %s", stage, strerror(errno));
 		goto out;
 	}
-	struct layer_limits lim = { .max_bytes = rootfs_max_bytes(),
-				    .max_entries = ROOTFS_MAX_ENTRIES };
+	struct layer_limits lim = {.max_bytes = rootfs_max_bytes(),
+				   .max_entries = ROOTFS_MAX_ENTRIES};
 	for (size_t i = 0; i < m->nlayers; i++) {
 		char bp[STORE_PATH_MAX], lerr[512];
 		if (store_blob_path(s, m->layers[i].digest, bp, sizeof(bp)) != 0) {
@@ -452,15 +454,16 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 	snprintf(log, sizeof(log), "%s/tmp/%s.log", s->dir, digest_hex(digest));
 	rootfs_say(progress, ctx, "building the root filesystem (%s)", sizearg);
 	unlink(img_tmp);
-	const char *mkfs[] = { "mkfs.ext4", "-q", "-F", "-d", stage, "-L", "flint-image", "-b",
-			       "4096", "-m", "0", "-N", inodes, "-O", "^has_journal", "-E",
-			       "root_owner=0:0", img_tmp, sizearg, NULL };
+	const char *mkfs[] = {
+	    "mkfs.ext4",      "-q",    "-F",	"-d", stage,  "-L", "flint-image",  "-b",
+	    "4096",	      "-m",    "0",	"-N", inodes, "-O", "^has_journal", "-E",
+	    "root_owner=0:0", img_tmp, sizearg, NULL};
 	r = rootfs_run(mkfs, log, err, errlen);
 	if (r)
 		goto out;
 	if (fixups.n) {
 		snprintf(script, sizeof(script), "%s/tmp/%s.debugfs", s->dir, digest_hex(digest));
-		struct rootfs_fixctx fc = { .f = fopen(script, "we") };
+		struct rootfs_fixctx fc = {.f = fopen(script, "we")};
 		if (!fc.f) {
 			r = rootfs_fail(err, errlen, -errno, "%s: %s", script, strerror(errno));
 			goto out;
@@ -469,13 +472,14 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 		fclose(fc.f);
 		if (fc.bad) {
 			unlink(script);
-			r = rootfs_fail(err, errlen, -EINVAL,
-					"%u paths with '\"', '\\\\' or newlines need ownership fixed: "
-					"convert this image as root",
-					fc.bad);
+			r = rootfs_fail(
+			    err, errlen, -EINVAL,
+			    "%u paths with '\"', '\\\\' or newlines need ownership fixed: "
+			    "convert this image as root",
+			    fc.bad);
 			goto out;
 		}
-		const char *dbg[] = { "debugfs", "-w", "-f", script, img_tmp, NULL };
+		const char *dbg[] = {"debugfs", "-w", "-f", script, img_tmp, NULL};
 		r = rootfs_run(dbg, log, err, errlen);
 		unlink(script);
 		if (r)
@@ -514,8 +518,8 @@ out:
 	return r;
 }
 
-int rootfs_build(const struct store *s, const char *digest, catalog_progress_fn progress,
-		 void *ctx, char *err, size_t errlen)
+int rootfs_build(const struct store *s, const char *digest, catalog_progress_fn progress, void *ctx,
+		 char *err, size_t errlen)
 {
 	char ext4[STORE_PATH_MAX], json[STORE_PATH_MAX], lockp[STORE_PATH_MAX];
 	struct stat st;
@@ -532,7 +536,8 @@ int rootfs_build(const struct store *s, const char *digest, catalog_progress_fn 
 		while (flock(lfd, LOCK_EX) != 0)
 			if (errno != EINTR) {
 				close(lfd);
-				return rootfs_fail(err, errlen, -errno, "flock: %s", strerror(errno));
+				return rootfs_fail(err, errlen, -errno, "flock: %s",
+						   strerror(errno));
 			}
 	}
 	int r = 0;
@@ -562,8 +567,8 @@ static char *rootfs_jstr(json_t *o, const char *key)
 	return s ? strdup(s) : NULL;
 }
 
-int rootfs_read_info(const struct store *s, const char *digest, struct image_info *info,
-		     char *err, size_t errlen)
+int rootfs_read_info(const struct store *s, const char *digest, struct image_info *info, char *err,
+		     size_t errlen)
 {
 	char json[STORE_PATH_MAX];
 	struct stat st;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static int store_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int store_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	if (err && errlen) {
@@ -59,7 +59,7 @@ int store_default_dir(char *out, size_t cap)
 
 int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 {
-	static const char *const subdirs[] = { "blobs/sha256", "rootfs", "refs", "tmp", "locks" };
+	static const char *const subdirs[] = {"blobs/sha256", "rootfs", "refs", "tmp", "locks"};
 	char p[STORE_PATH_MAX];
 	memset(s, 0, sizeof(*s));
 	if (!dir || dir[0] != '/')
@@ -240,7 +240,8 @@ int store_read_blob(const struct store *s, const char *digest, size_t max, char 
 	if (have != n || digest_of(buf, n, got) != 0 || strcmp(got, digest) != 0) {
 		free(buf);
 		return store_fail(err, errlen, -EBADMSG,
-				  "blob %s is damaged in the store (remove it and pull again)", digest);
+				  "blob %s is damaged in the store (remove it and pull again)",
+				  digest);
 	}
 	buf[n] = '\0';
 	*out = buf;

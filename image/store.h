@@ -21,8 +21,9 @@
 
 #include "digest.h"
 
-#define STORE_PATH_MAX 4096
-#define STORE_SMALL_BLOB_MAX (4u << 20) /* manifests, indexes, configs are read whole, up to this */
+#define STORE_PATH_MAX	     4096
+#define STORE_SMALL_BLOB_MAX (4u << 20) /* manifests, indexes, configs are read whole, up to this  \
+					 */
 
 struct store {
 	char dir[STORE_PATH_MAX - 64];
@@ -60,7 +61,8 @@ int store_put_blob(const struct store *s, const void *p, size_t n, const char *e
 bool store_has_blob(const struct store *s, const char *digest);
 /* The blob's path; -EINVAL for an invalid digest. */
 int store_blob_path(const struct store *s, const char *digest, char *out, size_t cap);
-/* Read a blob of at most max bytes whole (malloc'd, NUL-terminated for JSON) and verify its digest. */
+/* Read a blob of at most max bytes whole (malloc'd, NUL-terminated for JSON) and verify its digest.
+ */
 int store_read_blob(const struct store *s, const char *digest, size_t max, char **out, size_t *len,
 		    char *err, size_t errlen);
 
