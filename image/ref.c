@@ -59,32 +59,41 @@ static bool ref_tag_ok(const char *t, size_t n)
 	return true;
 }
 
-/* host[:port]: letters, digits, '-', '.', and an optional numeric port; or [v6]:port is not needed.
- */
+/* host[:port]: dot-separated labels of letters, digits and inner '-', then an optional port. */
 static bool ref_registry_ok(const char *h, size_t n)
 {
-	size_t i = 0, colon = n;
+	size_t colon = n, label = 0;
 	if (n == 0 || n >= REF_REGISTRY_MAX)
 		return false;
-	for (i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (h[i] == ':') {
 			colon = i;
 			break;
 		}
-	if (colon == 0)
-		return false;
-	for (i = 0; i < colon; i++) {
-		char c = h[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.'))
+	for (size_t i = 0; i <= colon; i++) {
+		char c = i < colon ? h[i] : '.';
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (c == '.') {
+			/* a label: not empty, no '-' at either end */
+			if (label == i || h[label] == '-' || h[i - 1] == '-')
+				return false;
+			label = i + 1;
+		} else if (!alnum && c != '-') {
 			return false;
+		}
 	}
 	if (colon < n) {
+		unsigned long port = 0;
 		if (colon + 1 == n || n - colon - 1 > 5)
 			return false;
-		for (i = colon + 1; i < n; i++)
+		for (size_t i = colon + 1; i < n; i++) {
 			if (h[i] < '0' || h[i] > '9')
 				return false;
+			port = port * 10 + (unsigned long)(h[i] - '0');
+		}
+		if (port == 0 || port > 65535)
+			return false;
 	}
 	return true;
 }
