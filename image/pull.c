@@ -2,10 +2,13 @@
 #include "pull.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "import.h"
 
@@ -35,6 +38,30 @@ static int pull_name(const char *ref, char *out, size_t cap, char *err, size_t e
 	return 0;
 }
 
+/*
+ * One pull of a reference at a time across processes: a second `flint image pull` of the same
+ * name waits, then finds the blobs and the filesystem in the store and fetches only the manifest.
+ */
+static int pull_ref_lock(const struct store *s, const struct image_ref *ir, char *err,
+			 size_t errlen)
+{
+	char name[REF_STR_MAX], d[DIGEST_STR_MAX], p[STORE_PATH_MAX];
+	ref_format(ir, name, sizeof(name));
+	if (digest_of(name, strlen(name), d) != 0)
+		return pull_fail(err, errlen, -ENOMEM, "out of memory");
+	snprintf(p, sizeof(p), "%s/locks/pull-%s.lock", s->dir, digest_hex(d));
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return pull_fail(err, errlen, -errno, "%s: %s", p, strerror(errno));
+	while (flock(fd, LOCK_EX) != 0)
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			return pull_fail(err, errlen, -e, "flock %s: %s", p, strerror(e));
+		}
+	return fd;
+}
+
 int image_pull(const struct store *s, const char *ref, const char *tag,
 	       const struct registry_opts *o, catalog_progress_fn progress, void *ctx,
 	       struct image_info *info, char *err, size_t errlen)
@@ -56,11 +83,17 @@ int image_pull(const struct store *s, const char *ref, const char *tag,
 	int lk = catalog_lock(s, false, err, errlen);
 	if (lk < 0)
 		return lk;
+	int plk = pull_ref_lock(s, &ir, err, errlen);
+	if (plk < 0) {
+		catalog_unlock(lk);
+		return plk;
+	}
 	r = registry_pull(s, &ir, o, digest, err, errlen);
 	if (!r)
 		r = catalog_install(s, name, digest, progress, ctx, err, errlen);
 	if (!r && tagname[0])
 		r = catalog_install(s, tagname, digest, progress, ctx, err, errlen);
+	close(plk);
 	catalog_unlock(lk);
 	if (!r && info) {
 		char dref[REF_STR_MAX + DIGEST_STR_MAX];

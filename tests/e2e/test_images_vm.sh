@@ -41,6 +41,12 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+# ck NAME SHELL-CONDITION: ok when the condition (evaluated here) holds.
+ck() {
+	local n=$1
+	shift
+	if eval "$*"; then ok "$n"; else bad "$n"; fi
+}
 # fl NAME EXPECTED CMD...: run CMD, ok when its stdout is EXPECTED (output kept for failures).
 fl() {
 	local name=$1 want=$2
@@ -105,13 +111,13 @@ for kind in dotdot symlink; do
 	tests/images/mini-image "$kind" "$tmp/$kind" "bad-$kind:1" >/dev/null
 	out=$($FLINT image import "$tmp/$kind" 2>&1)
 	rc=$?
-	check "hostile layer ($kind) refused: $out" [ "$rc" -ne 0 ] && grep -q 'leaves the image root' <<<"$out"
-	check "nothing escaped ($kind)" [ ! -e "$FLINT_STATE_DIR/images/tmp/escaped" ] && [ ! -e "$tmp/escaped" ] && [ ! -e /escaped ]
-	check "no image named bad-$kind" ! grep -q "bad-$kind" <<<"$($FLINT image ls)"
+	ck "hostile layer ($kind) refused: $out" '[ "$rc" -ne 0 ] && grep -q "leaves the image root" <<<"$out"'
+	ck "nothing escaped ($kind)" '[ ! -e "$FLINT_STATE_DIR/images/tmp/escaped" ] && [ ! -e "$tmp/escaped" ] && [ ! -e /escaped ]'
+	ck "no image named bad-$kind" '! $FLINT image ls | grep -q "bad-$kind"' 
 done
 out=$($FLINT run --image no-such-image:1 -- true 2>&1 </dev/null)
 rc=$?
-check "an unknown image: status 125 and how to pull it ($out)" [ "$rc" -eq 125 ] && grep -q 'flint image pull no-such-image:1' <<<"$out"
+ck "an unknown image: status 125 and how to pull it ($out)" '[ "$rc" -eq 125 ] && grep -q "flint image pull no-such-image:1" <<<"$out"' 
 
 echo "# flintd: a registry as docker.io's mirror, --pull missing, the Pi extension's image"
 if reg_start none; then ok "docker-registry on $REG_HOST"; else bad "docker-registry did not start"; finish; exit 1; fi

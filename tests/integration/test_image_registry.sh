@@ -118,6 +118,18 @@ if reg_start none; then
 	pull_again --insecure-registry "$R" "$R/test/img:v1"
 	expect_ok "pull by tag again" "${b_v1[@]}"
 	check "a second pull fetches no blob (registry log)" [ "$(reg_blob_gets)" -eq "$gets" ]
+	# Two pulls of one image at once into a fresh store: the work is done once.
+	state=$(mktemp -d -p "$tmp" state.XXXXXX)
+	gets=$(reg_blob_gets)
+	FLINT_STATE_DIR=$state "$FLINT" image pull --insecure-registry "$R" "$R/test/img:v1" >"$tmp/c1" 2>&1 &
+	c1=$!
+	FLINT_STATE_DIR=$state "$FLINT" image pull --insecure-registry "$R" "$R/test/img:v1" >"$tmp/c2" 2>&1
+	rc2=$?
+	wait "$c1"
+	rc1=$?
+	got=$(($(reg_blob_gets) - gets))
+	check "two concurrent pulls both succeed ($rc1, $rc2)" [ $((rc1 + rc2)) -eq 0 ]
+	check "... and fetch each blob once ($got GETs for $((${#b_v1[@]} - 1)) blobs)" [ "$got" -eq $((${#b_v1[@]} - 1)) ]
 	[ -z "$(ls -A "$state/images/tmp" 2>/dev/null)" ]
 	check "no leftovers in the store's tmp/" [ $? -eq 0 ]
 
