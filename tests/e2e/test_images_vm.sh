@@ -121,8 +121,8 @@ ck "an unknown image: status 125 and how to pull it ($out)" '[ "$rc" -eq 125 ] &
 
 echo "# flintd: a registry as docker.io's mirror, --pull missing, the Pi extension's image"
 if reg_start none; then ok "docker-registry on $REG_HOST"; else bad "docker-registry did not start"; finish; exit 1; fi
-reg_push "$TOOLS:latest" library/node:22-alpine >/dev/null 2>&1
-check "debian-tools pushed as library/node:22-alpine" curl -fsS "http://$REG_HOST/v2/library/node/tags/list" -o /dev/null
+reg_push "$TOOLS:debian-tools:latest" library/node:22-alpine >"$tmp/push.log" 2>&1
+check "debian-tools pushed as library/node:22-alpine ($(tail -c 300 "$tmp/push.log"))" curl -fsS "http://$REG_HOST/v2/library/node/tags/list" -o /dev/null
 port=$(free_port)
 B=http://127.0.0.1:$port
 K1=img-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
