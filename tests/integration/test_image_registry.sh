@@ -237,10 +237,12 @@ fi
 
 # === blobs redirected to storage elsewhere: followed, without our credentials ===
 # A registry that needs basic auth and sends blobs to "localhost" (another host to libcurl).
-python3 - "$L" "$REG_USER" "$REG_PASS" "$tmp/redir.port" "$tmp/redir.log" <<'EOF' &
-import base64, json, os, sys
+# It also serves /v2/stall/: the first half of each blob, then a stall (told on a FIFO).
+mkfifo "$tmp/stall.fifo"
+python3 - "$L" "$REG_USER" "$REG_PASS" "$tmp/redir.port" "$tmp/redir.log" "$tmp/stall.fifo" <<'EOF' &
+import base64, json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-layout, user, pw, port_file, log = sys.argv[1:]
+layout, user, pw, port_file, log, fifo = sys.argv[1:]
 want = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
 ix = json.load(open(layout + "/index.json"))
 tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e for e in ix["manifests"]}
@@ -262,6 +264,21 @@ class H(BaseHTTPRequestHandler):
 
     def do_GET(self):
         parts = self.path.split("/")
+        if self.path.startswith("/v2/stall/manifests/"):
+            e = tags.get(parts[-1])
+            return self.send(200, blob(e["digest"]), [("Content-Type", e["mediaType"]),
+                                                      ("Docker-Content-Digest", e["digest"])])
+        if self.path.startswith("/v2/stall/blobs/"):
+            b = blob(parts[-1])
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b[: len(b) // 2])
+            self.wfile.flush()
+            with open(fifo, "w") as f:
+                f.write("stalled\n")
+            time.sleep(120)
+            return
         if parts[1] == "storage":
             with open(log, "a") as f:
                 print("storage", parts[2], "auth" if "Authorization" in self.headers else "none", file=f)
@@ -296,6 +313,20 @@ if [ -s "$tmp/redir.port" ]; then
 	expect_ok "blobs redirected to another host are followed" "${b_v1[@]}"
 	[ "$(grep -c ' none$' "$tmp/redir.log" 2>/dev/null)" -eq 3 ] && ! grep -q ' auth$' "$tmp/redir.log"
 	check "redirected blob requests carry no credentials" [ $? -eq 0 ]
+	# A pull killed in the middle of a blob leaves no image, and gc clears what it left.
+	state=$(mktemp -d -p "$tmp" state.XXXXXX)
+	FLINT_STATE_DIR=$state "$FLINT" image pull --insecure-registry "$R" "$R/stall:v1" >/dev/null 2>&1 &
+	stall_pid=$!
+	read -r -t 30 word <"$tmp/stall.fifo"
+	kill -KILL "$stall_pid"
+	wait "$stall_pid" 2>/dev/null
+	check "a pull stalled in a blob ($word) and was killed" [ "${word:-}" = stalled ]
+	out=$(FLINT_STATE_DIR=$state "$FLINT" image inspect "$R/stall:v1" 2>&1)
+	check "... leaves no image that reads as good ($out)" grep -q 'is not installed' <<<"$out"
+	check "... and no root filesystem" [ -z "$(ls "$state/images/rootfs")" ]
+	left=$(ls "$state/images/tmp" | wc -l)
+	out=$(FLINT_STATE_DIR=$state "$FLINT" image gc 2>&1)
+	check "gc removes the $left partial file(s) it left ($out)" [ -z "$(ls "$state/images/tmp")" ]
 else
 	bad "start the redirecting registry"
 fi
