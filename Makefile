@@ -223,6 +223,9 @@ $(B)/api-bench: tools/bench/api-bench.c
 bench-api: all $(B)/api-bench
 	@tools/bench-api
 
+bench-images: all
+	@tools/bench-images
+
 # flintd in the foreground with its defaults (127.0.0.1:18888); ARGS adds options.
 run: all
 	@$(B)/flintd $(ARGS)
@@ -230,6 +233,6 @@ run: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps kernel unit test bench-vmm bench-agent bench-net bench-api run clean \
+.PHONY: all deps kernel unit test bench-vmm bench-agent bench-net bench-api bench-images run clean \
 	test-guests-build fuzz fuzz-build
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
