@@ -142,13 +142,15 @@ else
 	exit 1
 fi
 gets0=$(reg_blob_gets)
-# Two creates at once: one pull, shared.
+# Two creates at once: one pull, shared. (Waited for by pid: flintd and the registry are children too.)
+pids=()
 for n in pi1 pi2; do
 	curl -s --max-time "$T" -o "$tmp/$n.json" -w '%{http_code}' -H "Authorization: Bearer $K1" \
 		-H 'Content-Type: application/json' -d "{\"name\":\"$n\",\"image\":\"node:22-alpine\"}" \
 		"$B/sandboxes" >"$tmp/$n.st" &
+	pids+=($!)
 done
-wait
+wait "${pids[@]}"
 for n in pi1 pi2; do
 	check "create $n with image node:22-alpine → 2xx ($(cat "$tmp/$n.st") $(head -c 200 "$tmp/$n.json"))" \
 		grep -q '^20[01]$' "$tmp/$n.st"
