@@ -219,8 +219,13 @@ static int run_direct(const struct run_opts *o)
 				   .pty = isatty(STDIN_FILENO),
 				   .stdin = true };
 	struct stat st;
-	if (o->image && strcmp(o->image, "base") != 0 &&
-	    (strchr(o->image, '/') && stat(o->image, &st) == 0 && S_ISREG(st.st_mode))) {
+	bool is_path = o->image && (o->image[0] == '/' || o->image[0] == '.');
+	if (is_path && (stat(o->image, &st) != 0 || !S_ISREG(st.st_mode))) {
+		cli_err("run: --image %s: no such root image file (give a file, or an image name "
+			"from 'flint image ls')",
+			o->image);
+		return CLI_FAILURE;
+	} else if (is_path) {
 		lo.image = o->image; /* a root image file of flint's own kind */
 	} else if (o->image && strcmp(o->image, "base") != 0) {
 		if (run_image(o, &info, &cmd, env, argv) != 0)

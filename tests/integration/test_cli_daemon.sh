@@ -392,7 +392,7 @@ EOF
 	check "run --mem without FLINT_URL: direct mode" [ "$?:$(cat "$tmp/sized.out")" = "0:sized" ]
 	FLINT_URL=http://127.0.0.1:$PORT FLINT_API_KEY=$KEY "${direct[@]}" "$FLINT" run --direct --image "$tmp/nope.ext4" -- true \
 		</dev/null >/dev/null 2>"$tmp/direct-image.err"
-	check "run --direct --image NAME: needs a file" grep -q "direct mode boots a root image file" "$tmp/direct-image.err"
+	check "run --direct --image PATH: a missing file is named as one" grep -q "no such root image file" "$tmp/direct-image.err"
 	"${direct[@]}" "$FLINT" run --net user,hostfwd=tcp:8080-:80 -- echo netted </dev/null >"$tmp/net.out" 2>"$tmp/net.err"
 	got="$?:$(cat "$tmp/net.out"):$(grep -c -- "--net user,hostfwd=tcp:8080-:80\( \|$\)" "$tmp/vmm.args")"
 	check "run --net without FLINT_URL: direct mode, the value handed to flint-vmm ($got)" [ "$got" = "0:netted:1" ]
