@@ -219,13 +219,15 @@ static int cat_find_one(const struct image_info *i, void *arg)
 	struct cat_find *f = arg;
 	if (strncmp(digest_hex(i->digest), f->digest_prefix, f->plen) != 0)
 		return 0;
-	if (!f->matches || strcmp(f->found, i->digest) != 0) {
-		if (f->matches && strcmp(f->found, i->digest) != 0)
-			f->matches++;
-		else
-			f->matches = 1;
+	if (f->matches && strcmp(f->found, i->digest) != 0) {
+		f->matches++; /* a second digest with this prefix: ambiguous */
+		return 0;
 	}
-	memcpy(f->found, i->digest, sizeof(f->found));
+	if (!f->matches) {
+		f->matches = 1;
+		memcpy(f->found, i->digest, sizeof(f->found));
+	}
+	/* Several names of one digest: the first in order, so the answer is stable. */
 	if (!f->name[0] || strcmp(i->name, f->name) < 0)
 		memcpy(f->name, i->name, sizeof(f->name));
 	return 0;
