@@ -99,6 +99,30 @@ static bool check_upgrade(struct req *rq)
 	return false;
 }
 
+/*
+ * The image's settings must reach the client whole (flint's CLI reads up to 12 KiB of them), or
+ * its commands would run without the image's User or Env: refuse rather than send less.
+ */
+static bool attach_settings_ok(struct req *rq, const struct vm_spec *spec, char *settings,
+			       struct attach *at)
+{
+	if (!spec->image_digest[0] || (settings && strlen(settings) < ATTACH_SETTINGS_MAX))
+		return true;
+	reply_error(rq, 500,
+		    settings ? "The image's settings (Env, Cmd...) are larger than the %d bytes the "
+			       "attach answer carries: use /run or exec"
+			     : "The image's settings could not be read (%d)",
+		    ATTACH_SETTINGS_MAX);
+	free(settings);
+	close(at->agent_fd);
+	if (at->oneshot)
+		vm_destroy(at->oneshot, 0);
+	if (at->sb)
+		sandbox_put(at->sb);
+	free(at);
+	return false;
+}
+
 void h_attach(struct req *rq)
 {
 	if (!check_upgrade(rq))
@@ -122,6 +146,8 @@ void h_attach(struct req *rq)
 	at->sb = sb;
 	sandbox_audit(sb, "attached", NULL);
 	char *settings = imagestore_settings_json(&vm->spec);
+	if (!attach_settings_ok(rq, &vm->spec, settings, at))
+		return;
 	reply_upgrade(rq, attached, at, settings);
 	free(settings);
 }
@@ -164,6 +190,8 @@ void h_run_attach(struct req *rq)
 	at->agent_fd = fd;
 	at->oneshot = vm;
 	char *settings = imagestore_settings_json(&vm->spec);
+	if (!attach_settings_ok(rq, &vm->spec, settings, at))
+		return;
 	reply_upgrade(rq, attached, at, settings);
 	free(settings);
 }

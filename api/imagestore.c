@@ -184,6 +184,12 @@ int imagestore_resolve(const char *name, struct vm_spec *spec, char *err, size_t
 	snprintf(spec->image_digest, sizeof(spec->image_digest), "%s", info.digest);
 	snprintf(spec->rootfs, sizeof(spec->rootfs), "%s", info.rootfs);
 	image_info_destroy(&info);
+	/* Cached now: an image removed from the store later keeps its settings for its VMs. */
+	if (!cfg_get(spec->image_digest)) {
+		snprintf(err, errlen,
+			 "Image '%s' was removed from the store while it was looked up", name);
+		return 400;
+	}
 	return 0;
 }
 
@@ -230,16 +236,34 @@ static json_t *settings_json(const struct image_info *i)
 
 char *imagestore_settings_json(const struct vm_spec *spec)
 {
-	if (!spec->image_digest[0] || !store_ok)
+	if (!spec->image_digest[0])
 		return NULL;
 	const struct image_info *i = cfg_get(spec->image_digest);
 	if (!i)
 		return NULL;
 	json_t *o = settings_json(i);
-	/* A header value: one line of ASCII (control characters are escaped by jansson). */
+	/* A header value: one line of ASCII (control characters are escaped by jansson, DEL here).
+	 */
 	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(o);
-	return s;
+	size_t n = 0, dels = 0;
+	for (; s && s[n]; n++)
+		dels += s[n] == 0x7f;
+	if (!s || !dels)
+		return s;
+	char *e = malloc(n + dels * 5 + 1), *q = e;
+	for (size_t k = 0; e && k < n; k++) {
+		if (s[k] == 0x7f) {
+			memcpy(q, "\\u007f", 6);
+			q += 6;
+		} else {
+			*q++ = s[k];
+		}
+	}
+	if (e)
+		*q = '\0';
+	free(s);
+	return e;
 }
 
 json_t *imagestore_list(void)

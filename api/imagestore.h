@@ -12,6 +12,9 @@
 
 #include "vm.h"
 
+/* The longest Flint-Image-Settings value an attach answer carries (cli/upgrade.h reads as much). */
+#define ATTACH_SETTINGS_MAX (12 * 1024)
+
 /* Room for a command's environment: the image's Env plus the request's env. */
 #define IMAGE_EXEC_ENV_MAX 1024
 

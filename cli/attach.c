@@ -85,6 +85,10 @@ static int attach(const struct daemon_cfg *cfg, const char *what, const char *ta
 	r.settings = NULL;
 	int e = agent_client_init(c, fd, "flint-cli", HELLO_TIMEOUT_MS);
 	if (e < 0) {
+		if (settings) {
+			free(*settings);
+			*settings = NULL;
+		}
 		cli_err("%s: the VM's agent did not answer: %s", what,
 			agent_client_last_error(c)[0] ? agent_client_last_error(c) : strerror(-e));
 		return CLI_FAILURE;
@@ -133,9 +137,13 @@ static int apply_settings(const char *what, char *settings, struct session_cmd *
 	}
 	json_t *env = json_object_get(a->j, "env"), *v;
 	size_t n = 0, i;
+	if (json_array_size(env) > APPLY_MAX) {
+		cli_err("%s: the image has more than %d Env entries", what, APPLY_MAX);
+		return CLI_FAILURE;
+	}
 	json_array_foreach(env, i, v) {
 		const char *kv = json_string_value(v);
-		if (kv && n < APPLY_MAX && !apply_overridden(cmd->env, kv))
+		if (kv && !apply_overridden(cmd->env, kv))
 			a->env[n++] = kv;
 	}
 	for (i = 0; cmd->env && cmd->env[i]; i++)
@@ -149,9 +157,16 @@ static int apply_settings(const char *what, char *settings, struct session_cmd *
 	if (!cmd->argv || !cmd->argv[0]) {
 		n = 0;
 		static const char *const keys[] = { "entrypoint", "cmd" };
+		if (json_array_size(json_object_get(a->j, keys[0])) +
+			    json_array_size(json_object_get(a->j, keys[1])) >
+		    APPLY_MAX) {
+			cli_err("%s: the image's Entrypoint and Cmd hold more than %d entries", what,
+				APPLY_MAX);
+			return CLI_FAILURE;
+		}
 		for (unsigned k = 0; k < 2; k++)
 			json_array_foreach(json_object_get(a->j, keys[k]), i, v) {
-				if (n < APPLY_MAX && json_string_value(v))
+				if (json_string_value(v))
 					a->argv[n++] = json_string_value(v);
 			}
 		a->argv[n] = NULL;
@@ -194,6 +209,8 @@ static int exec_in(const char *what, const char *name, const struct session_cmd 
 	if (!a || apply_settings(what, settings, &ic, a) != 0) {
 		if (!a)
 			free(settings);
+		else
+			json_decref(a->j);
 		free(a);
 		agent_client_destroy(&c);
 		return CLI_FAILURE;
@@ -577,6 +594,8 @@ int daemon_run(const struct run_opts *o)
 	if (!a || apply_settings("run", settings, &cmd, a) != 0) {
 		if (!a)
 			free(settings);
+		else
+			json_decref(a->j);
 		free(a);
 		agent_client_destroy(&c);
 		return CLI_FAILURE;

@@ -163,14 +163,16 @@ static double seconds_since(const struct timespec *t0)
 /*
  * An image from the store: its root filesystem, and its settings under the command's own:
  * --env over its Env, --workdir over its WorkingDir, --user over its User, COMMAND over its
- * Entrypoint + Cmd.
+ * Entrypoint + Cmd. *lock gets the store's shared lock, to hold until the VM has its disks
+ * open: a gc meanwhile must not take the image away.
  */
 static int run_image(const struct run_opts *o, struct image_info *info, struct session_cmd *cmd,
-		     const char **env, const char **argv)
+		     const char **env, const char **argv, int *lock)
 {
 	struct store s;
-	char dir[STORE_PATH_MAX], err[1024];
-	if (store_default_dir(dir, sizeof(dir)) != 0 || store_open(&s, dir, err, sizeof(err)) != 0) {
+	char dir[STORE_PATH_MAX], err[1024] = "";
+	if (store_default_dir(dir, sizeof(dir)) != 0 || store_open(&s, dir, err, sizeof(err)) != 0 ||
+	    (*lock = catalog_lock(&s, false, err, sizeof(err))) < 0) {
 		cli_err("run: --image %s: no image store (%s)", o->image, err);
 		return -1;
 	}
@@ -179,7 +181,8 @@ static int run_image(const struct run_opts *o, struct image_info *info, struct s
 			o->image);
 		return -1;
 	}
-	if (info->cfg.nenv > IMAGE_ENV_MAX || info->cfg.nentrypoint + info->cfg.ncmd > IMAGE_ARGV_MAX) {
+	if (info->cfg.nenv > IMAGE_ENV_MAX ||
+	    (!o->argv[0] && info->cfg.nentrypoint + info->cfg.ncmd > IMAGE_ARGV_MAX)) {
 		cli_err("run: --image %s: its config has more than %d Env or %d Cmd entries",
 			o->image, IMAGE_ENV_MAX, IMAGE_ARGV_MAX);
 		return -1;
@@ -209,6 +212,7 @@ static int run_direct(const struct run_opts *o)
 				  .net = o->net };
 	launch_default_paths(&lo, cli_argv0);
 	struct image_info info = { 0 };
+	int store_lock = -1;
 	const char *env[CLI_ENV_MAX + IMAGE_ENV_MAX + 2];
 	const char *argv[IMAGE_ARGV_MAX + 1];
 	struct session_cmd cmd = { .argv = o->argv,
@@ -228,8 +232,11 @@ static int run_direct(const struct run_opts *o)
 	} else if (is_path) {
 		lo.image = o->image; /* a root image file of flint's own kind */
 	} else if (o->image && strcmp(o->image, "base") != 0) {
-		if (run_image(o, &info, &cmd, env, argv) != 0)
+		if (run_image(o, &info, &cmd, env, argv, &store_lock) != 0) {
+			catalog_unlock(store_lock);
+			image_info_destroy(&info);
 			return CLI_FAILURE;
+		}
 		lo.rootfs = info.rootfs;
 	} else if (!o->argv[0]) {
 		cli_err("run: the base image has no default command: give one after --");
@@ -239,6 +246,8 @@ static int run_direct(const struct run_opts *o)
 	const char *bt = getenv("FLINT_BOOT_TIMEOUT");
 	if (bt && !cli_parse_uint(bt, 1, 86400, &boot_s)) {
 		cli_err("FLINT_BOOT_TIMEOUT=%s: give whole seconds", bt);
+		catalog_unlock(store_lock);
+		image_info_destroy(&info);
 		return CLI_FAILURE;
 	}
 
@@ -250,6 +259,8 @@ static int run_direct(const struct run_opts *o)
 		goto out;
 	cli_progress("booting a microVM (%lu MiB, %lu vCPU)", o->mem_mib, o->cpus);
 	int fd = launch_wait_ready(&l, (int)(boot_s * 1000));
+	catalog_unlock(store_lock); /* flint-vmm has the image's disk open by now */
+	store_lock = -1;
 	if (fd < 0)
 		goto out;
 	if (agent_client_init(&client, fd, "flint", 30000) < 0) {
@@ -262,6 +273,7 @@ static int run_direct(const struct run_opts *o)
 	agent_client_destroy(&client);
 out:
 	launch_stop(&l, 2000);
+	catalog_unlock(store_lock);
 	image_info_destroy(&info);
 	return status;
 }

@@ -122,22 +122,27 @@ static int cat_ref_path(const struct store *s, const char *name, char *out, size
 static int cat_write_ref(const struct store *s, const char *name, const char *digest, char *err,
 			 size_t errlen)
 {
-	char p[STORE_PATH_MAX], tmp[STORE_PATH_MAX + 8];
+	char p[STORE_PATH_MAX], tmp[STORE_PATH_MAX];
 	int r = cat_ref_path(s, name, p, sizeof(p));
 	if (r)
 		return cat_fail(err, errlen, r, "image name too long");
 	json_t *j = json_pack("{s:s, s:s, s:I}", "name", name, "digest", digest, "created",
 			      (json_int_t)time(NULL));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
-	r = j ? json_dump_file(j, tmp, JSON_COMPACT) : -1;
-	json_decref(j);
-	if (r != 0)
-		return cat_fail(err, errlen, -EIO, "writing %s failed", tmp);
-	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
+	/* A file of its own: two writers of one name must not share a temporary file. */
+	snprintf(tmp, sizeof(tmp), "%s/tmp/ref.XXXXXX", s->dir);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		json_decref(j);
+		return cat_fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
 	}
+	r = j ? json_dumpfd(j, fd, JSON_COMPACT) : -1;
+	json_decref(j);
+	if (r != 0 || fsync(fd) != 0) {
+		close(fd);
+		unlink(tmp);
+		return cat_fail(err, errlen, -EIO, "writing %s failed", tmp);
+	}
+	close(fd);
 	if (rename(tmp, p) != 0) {
 		int e = errno;
 		unlink(tmp);
@@ -376,22 +381,39 @@ int catalog_tag(const struct store *s, const char *src, const char *dst, char *e
 	struct image_info info;
 	struct image_ref ir;
 	char name[REF_STR_MAX];
-	int r = catalog_lookup(s, src, &info, err, errlen);
-	if (r)
-		return r;
-	image_info_destroy(&info);
-	r = ref_parse(dst, &ir, err, errlen);
+	int r = ref_parse(dst, &ir, err, errlen);
 	if (r)
 		return r;
 	if (ir.digest[0])
 		return cat_fail(err, errlen, -EINVAL, "%s: a new name cannot hold a digest", dst);
 	ref_format_name(&ir, name, sizeof(name));
+	/* Locked before the lookup: a gc in between would leave the new name dangling. */
 	int lk = catalog_lock(s, false, err, errlen);
 	if (lk < 0)
 		return lk;
-	r = cat_write_ref(s, name, info.digest, err, errlen);
+	r = catalog_lookup(s, src, &info, err, errlen);
+	if (!r) {
+		image_info_destroy(&info);
+		r = cat_write_ref(s, name, info.digest, err, errlen);
+	}
 	catalog_unlock(lk);
 	return r;
+}
+
+struct cat_rmctx {
+	const struct store *s;
+	const char *digest;
+	unsigned n;
+};
+
+static int cat_rm_digest(const struct image_info *i, void *arg)
+{
+	struct cat_rmctx *c = arg;
+	char p[STORE_PATH_MAX];
+	if (!strcmp(i->digest, c->digest) && cat_ref_path(c->s, i->name, p, sizeof(p)) == 0 &&
+	    unlink(p) == 0)
+		c->n++;
+	return 0;
 }
 
 int catalog_remove(const struct store *s, const char *ref, char *err, size_t errlen)
@@ -413,6 +435,13 @@ int catalog_remove(const struct store *s, const char *ref, char *err, size_t err
 	if (r)
 		return r;
 	image_info_destroy(&info);
+	/* By digest (or a prefix of one): every name of that image goes, as the image does. */
+	const char *hex = !strncmp(ref, "sha256:", 7) ? ref + 7 : ref;
+	if (cat_is_hex(hex) && strlen(hex) >= 12) {
+		struct cat_rmctx c = {.s = s, .digest = info.digest};
+		cat_each_ref(s, cat_rm_digest, &c);
+		return c.n ? 0 : cat_fail(err, errlen, -ENOENT, "%s: no name points at it", ref);
+	}
 	if (cat_ref_path(s, info.name, p, sizeof(p)) != 0 || unlink(p) != 0)
 		return cat_fail(err, errlen, -ENOENT, "%s: no such name (remove images by name)",
 				ref);

@@ -31,8 +31,11 @@ static int pull_name(const char *ref, char *out, size_t cap, char *err, size_t e
 	int r = ref_parse(ref, &ir, err, errlen);
 	if (r)
 		return r;
-	if (ir.digest[0] && !ir.tag[0])
-		return 1; /* by digest only: no name to give it */
+	if (ir.digest[0] && !ir.tag[0]) {
+		/* By digest only: named "registry/repo@sha256:...", so it is listed and kept. */
+		ref_format_name(&ir, out, cap);
+		return 1;
+	}
 	ir.digest[0] = '\0';
 	ref_format_name(&ir, out, cap);
 	return 0;
@@ -74,8 +77,6 @@ int image_pull(const struct store *s, const char *ref, const char *tag,
 	r = pull_name(ref, name, sizeof(name), err, errlen);
 	if (r < 0)
 		return r;
-	if (r == 1)
-		name[0] = '\0';
 	if (tag && (r = pull_name(tag, tagname, sizeof(tagname), err, errlen)) != 0)
 		return r < 0
 			   ? r

@@ -69,13 +69,27 @@ int rootfs_paths(const struct store *s, const char *digest, char *ext4, size_t e
 
 static char *rootfs_read_in_root(int rootfd, const char *path, size_t max)
 {
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+	/*
+	 * O_PATH first: a hostile image's /etc/passwd may be a FIFO (an open would block) or a
+	 * device node (made for real when converting as root: its driver's open must never run).
+	 * Only a regular file is then opened for reading, through its O_PATH descriptor.
+	 */
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC,
 			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-	int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-	if (fd < 0)
+	int pfd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	if (pfd < 0)
 		return NULL;
 	struct stat st;
-	char *buf = NULL;
+	char proc[64], *buf = NULL;
+	if (fstat(pfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(pfd);
+		return NULL;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	close(pfd);
+	if (fd < 0)
+		return NULL;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max) {
 		size_t n = (size_t)st.st_size, have = 0;
 		buf = malloc(n + 1);
@@ -248,16 +262,30 @@ void rootfs_remove_tree(const char *dir)
 	nftw(dir, rootfs_rm_one, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
-/* debugfs quotes: a path with '"' or a newline cannot be given to it (refused, never mangled). */
+/*
+ * debugfs reads its script a line at a time and has no escapes: a path with a quote, a backslash
+ * or any control character (it cuts lines at \r too) cannot be given to it, so it is refused,
+ * never mangled. Lines stay far below its buffer (8 KiB in e2fsprogs 1.47).
+ */
 struct rootfs_fixctx {
 	FILE *f;
 	unsigned n, bad;
 };
 
+static bool rootfs_debugfs_safe(const char *p)
+{
+	if (strlen(p) > 4000)
+		return false;
+	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+		if (*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\')
+			return false;
+	return true;
+}
+
 static int rootfs_fix_one(const struct layer_fixup *fx, void *arg)
 {
 	struct rootfs_fixctx *c = arg;
-	if (strpbrk(fx->path, "\"\n\\")) {
+	if (!rootfs_debugfs_safe(fx->path)) {
 		c->bad++;
 		return 0;
 	}
@@ -274,6 +302,97 @@ static int rootfs_fix_one(const struct layer_fixup *fx, void *arg)
 		(unsigned)fx->uid, p, (unsigned)fx->gid, p, (unsigned)fx->mode);
 	c->n++;
 	return 0;
+}
+
+/*
+ * debugfs exits 0 when a command fails: anything in its log but its banner ("debugfs 1.47.0 ...")
+ * and its echo of each command ("debugfs: sif ...") is a failure.
+ */
+static int rootfs_debugfs_clean(const char *log, char *err, size_t errlen)
+{
+	FILE *f = fopen(log, "re");
+	char line[512];
+	int r = 0;
+	if (!f)
+		return rootfs_fail(err, errlen, -EIO, "%s: %s", log, strerror(errno));
+	while (!r && fgets(line, sizeof(line), f))
+		if (strncmp(line, "debugfs ", 8) != 0 && strncmp(line, "debugfs: ", 9) != 0) {
+			line[strcspn(line, "\n")] = '\0';
+			r = rootfs_fail(err, errlen, -EIO, "debugfs: %s", line);
+		}
+	fclose(f);
+	return r;
+}
+
+/*
+ * Directories an image may lack but a VM needs: the mount points (so that a read-only image root,
+ * which cannot get them at boot, has them too) and the WorkingDir, which Docker also creates. Made
+ * inside the staged tree only, never through a symlink; recorded so that an unprivileged build
+ * gives them to root like the rest.
+ */
+#define ROOTFS_MADE_MAX 32
+struct rootfs_made {
+	unsigned n;
+	char path[ROOTFS_MADE_MAX][256];
+	mode_t mode[ROOTFS_MADE_MAX];
+};
+
+static void rootfs_mkdir_in(int rootfd, const char *path, mode_t mode, struct rootfs_made *m)
+{
+	char buf[256];
+	if (path[0] != '/' || strlen(path) >= sizeof(buf))
+		return;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		/* the parent, resolved inside the root; then the component itself, if missing */
+		char *slash = strrchr(buf, '/');
+		const char *name = slash + 1;
+		*slash = '\0';
+		struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+		int dfd = (int)syscall(SYS_openat2, rootfd, buf[0] ? buf : "/", &how, sizeof(how));
+		*slash = '/';
+		if (dfd < 0)
+			return;
+		bool made = *name && strcmp(name, "..") && strcmp(name, ".") &&
+			    mkdirat(dfd, name, c ? 0755 : mode) == 0;
+		if (made) {
+			/* past the umask: /tmp is 1777 (the mode recorded below is what counts) */
+			if (fchmodat(dfd, name, c ? 0755 : mode, 0) != 0)
+				m->mode[m->n < ROOTFS_MADE_MAX ? m->n : 0] = 0;
+			if (m->n < ROOTFS_MADE_MAX) {
+				snprintf(m->path[m->n], sizeof(m->path[0]), "%s", buf + 1);
+				m->mode[m->n++] = S_IFDIR | (c ? 0755 : mode);
+			}
+		}
+		close(dfd);
+		*p = c;
+		if (!c)
+			return;
+	}
+}
+
+static void rootfs_make_dirs(int rootfd, const char *working_dir, struct rootfs_made *m)
+{
+	static const char *const points[] = {"/proc", "/dev", "/sys", "/run"};
+	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
+		rootfs_mkdir_in(rootfd, points[i], 0755, m);
+	rootfs_mkdir_in(rootfd, "/tmp", 01777, m);
+	if (working_dir && working_dir[0] == '/')
+		rootfs_mkdir_in(rootfd, working_dir, 0755, m);
+}
+
+/* The directories made above, owned by root in the image like everything flint adds. */
+static void rootfs_fix_made(struct rootfs_fixctx *c, const struct rootfs_made *m)
+{
+	for (unsigned i = 0; i < m->n; i++) {
+		struct layer_fixup fx = {.path = (char *)m->path[i], .mode = m->mode[i]};
+		rootfs_fix_one(&fx, c);
+	}
 }
 
 /* --- the settings file: rootfs/HEX.json --- */
@@ -366,6 +485,7 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 	struct oci_config cfg = {0};
 	struct layer_fixups fixups;
 	struct layer_stats st = {0};
+	struct rootfs_made made = {0};
 	char stage[STORE_PATH_MAX], img_tmp[STORE_PATH_MAX], log[STORE_PATH_MAX],
 	    script[STORE_PATH_MAX], sizearg[32], inodes[32];
 	json_t *settings = NULL;
@@ -441,6 +561,7 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 	r = rootfs_settings(rootfd, &cfg, &st, &settings, err, errlen);
 	if (r)
 		goto out;
+	rootfs_make_dirs(rootfd, cfg.working_dir, &made);
 
 	/*
 	 * Size: the content, a block per entry for directories, inodes and small-file tails, and
@@ -461,7 +582,7 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 	r = rootfs_run(mkfs, log, err, errlen);
 	if (r)
 		goto out;
-	if (fixups.n) {
+	if (fixups.n || (made.n && geteuid() != 0)) {
 		snprintf(script, sizeof(script), "%s/tmp/%s.debugfs", s->dir, digest_hex(digest));
 		struct rootfs_fixctx fc = {.f = fopen(script, "we")};
 		if (!fc.f) {
@@ -469,19 +590,28 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 			goto out;
 		}
 		layer_fixups_foreach(&fixups, rootfs_fix_one, &fc);
-		fclose(fc.f);
+		rootfs_fix_made(&fc, &made);
+		bool werr = ferror(fc.f) != 0;
+		if (fclose(fc.f) != 0 || werr) {
+			r = rootfs_fail(err, errlen, -EIO, "%s: write error", script);
+			goto out;
+		}
 		if (fc.bad) {
 			unlink(script);
-			r = rootfs_fail(
-			    err, errlen, -EINVAL,
-			    "%u paths with '\"', '\\\\' or newlines need ownership fixed: "
-			    "convert this image as root",
-			    fc.bad);
+			r = rootfs_fail(err, errlen, -EINVAL,
+					"%u paths with quotes, backslashes or control characters "
+					"need ownership "
+					"fixed: "
+					"convert this image as root",
+					fc.bad);
 			goto out;
 		}
 		const char *dbg[] = {"debugfs", "-w", "-f", script, img_tmp, NULL};
 		r = rootfs_run(dbg, log, err, errlen);
 		unlink(script);
+		if (r)
+			goto out;
+		r = rootfs_debugfs_clean(log, err, errlen);
 		if (r)
 			goto out;
 	}

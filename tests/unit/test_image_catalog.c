@@ -136,6 +136,18 @@ static void test_install_lookup(void **state)
 	struct stat sb;
 	assert_int_equal(stat(i.rootfs, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0444);
+	/* The mount points the layer lacked were made (a read-only root cannot make them later). */
+	char cmd[4200], ls[4096] = "";
+	snprintf(cmd, sizeof(cmd), "debugfs -R 'ls -l /' '%s' 2>/dev/null", i.rootfs);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t got = fread(ls, 1, sizeof(ls) - 1, p);
+	ls[got] = 0;
+	pclose(p);
+	assert_non_null(strstr(ls, " proc"));
+	assert_non_null(strstr(ls, " dev"));
+	assert_non_null(strstr(ls, "41777 (2)      0      0"));
+	assert_non_null(strstr(ls, " tmp"));
 
 	/* env merge and default argv */
 	const char *over[] = {"A=2", "B=3"}, *out[8], *argv[8];
