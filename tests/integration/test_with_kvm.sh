@@ -23,6 +23,21 @@ WITH_KVM_QEMU=/nonexistent $W true 2>"$tmp/err"
 st=$?
 check "no emulator: exits 77 (got $st), saying why" \
 	eval '[ "$st" = 77 ] && grep -q "no /nonexistent" "$tmp/err"'
+# An outer kernel that locks up before CMD starts (as TCG's has, in its first KVM_CREATE_VM) is
+# booted again, twice at most: a stand-in QEMU that only prints the lockup on its console.
+cat >"$tmp/lockup-qemu" <<'EOF'
+#!/bin/bash
+while [ $# -gt 0 ]; do [ "$1" = -serial ] && con=${2#file:}; shift; done
+echo "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [python3:160]" >>"$con"
+exec sleep 60
+EOF
+chmod +x "$tmp/lockup-qemu"
+t0=$SECONDS
+WITH_KVM_QEMU=$tmp/lockup-qemu $W true 2>"$tmp/err"
+st=$?
+boots=$(grep -c "locked up before 'true' started" "$tmp/err")
+check "a lockup before CMD: the outer VM is booted again twice, then 125 (got $st, $boots retries, $((SECONDS - t0)) s)" \
+	eval '[ "$st" = 125 ] && [ "$boots" = 2 ] && [ $((SECONDS - t0)) -lt 50 ]'
 WITH_KVM_TIMEOUT=soon $W true 2>"$tmp/err"
 st=$?
 check "a bad WITH_KVM_TIMEOUT exits 2 (got $st)" [ "$st" = 2 ]
