@@ -157,7 +157,7 @@ $(B)/tests/unit/test_image_%: tests/unit/test_image_%.c $(IMAGE_SRC) $(wildcard 
 	@$(CC) $(CPPFLAGS) -Iimage $(WARN) -O1 -g $(SAN) $< $(IMAGE_SRC) -o $@ -lcmocka $(IMAGE_LIBS)
 
 # Layer application and image JSON, fuzzed on their own (no network, no mkfs).
-IMAGE_FUZZ_SRC := image/layer.c image/oci.c image/digest.c image/ref.c
+IMAGE_FUZZ_SRC := image/layer.c image/oci.c image/digest.c image/ref.c image/err.c
 $(B)/fuzz/fuzz_layer $(B)/fuzz/fuzz_oci: $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IMAGE_FUZZ_SRC) \
 		$(wildcard image/*.h)
 	@mkdir -p $(dir $@)

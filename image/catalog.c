@@ -14,21 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "oci.h"
 #include "rootfs.h"
-
-static int cat_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int cat_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void cat_strv_free(char **v, size_t n)
 {
@@ -92,12 +80,12 @@ int catalog_lock(const struct store *s, bool exclusive, char *err, size_t errlen
 	snprintf(p, sizeof(p), "%s/lock", s->dir);
 	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return cat_fail(err, errlen, -errno, "%s: %s", p, strerror(errno));
+		return image_err(err, errlen, -errno, "%s: %s", p, strerror(errno));
 	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
 		if (errno != EINTR) {
 			int e = errno;
 			close(fd);
-			return cat_fail(err, errlen, -e, "flock %s: %s", p, strerror(e));
+			return image_err(err, errlen, -e, "flock %s: %s", p, strerror(e));
 		}
 	}
 	return fd;
@@ -125,7 +113,7 @@ static int cat_write_ref(const struct store *s, const char *name, const char *di
 	char p[STORE_PATH_MAX], tmp[STORE_PATH_MAX];
 	int r = cat_ref_path(s, name, p, sizeof(p));
 	if (r)
-		return cat_fail(err, errlen, r, "image name too long");
+		return image_err(err, errlen, r, "image name too long");
 	json_t *j = json_pack("{s:s, s:s, s:I}", "name", name, "digest", digest, "created",
 			      (json_int_t)time(NULL));
 	/* A file of its own: two writers of one name must not share a temporary file. */
@@ -133,20 +121,20 @@ static int cat_write_ref(const struct store *s, const char *name, const char *di
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		json_decref(j);
-		return cat_fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+		return image_err(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
 	}
 	r = j ? json_dumpfd(j, fd, JSON_COMPACT) : -1;
 	json_decref(j);
 	if (r != 0 || fsync(fd) != 0) {
 		close(fd);
 		unlink(tmp);
-		return cat_fail(err, errlen, -EIO, "writing %s failed", tmp);
+		return image_err(err, errlen, -EIO, "writing %s failed", tmp);
 	}
 	close(fd);
 	if (rename(tmp, p) != 0) {
 		int e = errno;
 		unlink(tmp);
-		return cat_fail(err, errlen, -e, "rename %s: %s", p, strerror(e));
+		return image_err(err, errlen, -e, "rename %s: %s", p, strerror(e));
 	}
 	return 0;
 }
@@ -175,7 +163,7 @@ int catalog_install(const struct store *s, const char *name, const char *digest,
 		    catalog_progress_fn progress, void *ctx, char *err, size_t errlen)
 {
 	if (!digest_valid(digest))
-		return cat_fail(err, errlen, -EINVAL, "not a manifest digest: %.80s", digest);
+		return image_err(err, errlen, -EINVAL, "not a manifest digest: %.80s", digest);
 	int lk = catalog_lock(s, false, err, errlen);
 	if (lk < 0)
 		return lk;
@@ -250,9 +238,9 @@ static int cat_fill(const struct store *s, struct image_info *out, char *err, si
 {
 	int r = rootfs_read_info(s, out->digest, out, err, errlen);
 	if (r == -ENOENT)
-		return cat_fail(err, errlen, -ENOENT,
-				"image %s (%s) is named but not built: pull it again", out->name,
-				out->digest);
+		return image_err(err, errlen, -ENOENT,
+				 "image %s (%s) is named but not built: pull it again", out->name,
+				 out->digest);
 	return r;
 }
 
@@ -261,15 +249,15 @@ int catalog_lookup(const struct store *s, const char *ref, struct image_info *ou
 {
 	memset(out, 0, sizeof(*out));
 	if (!ref || !*ref)
-		return cat_fail(err, errlen, -EINVAL, "no image given");
+		return image_err(err, errlen, -EINVAL, "no image given");
 	const char *hex = !strncmp(ref, "sha256:", 7) ? ref + 7 : ref;
 	size_t hl = strlen(hex);
 	if (cat_is_hex(hex) && hl >= 12 && hl <= DIGEST_HEX_LEN) {
 		struct cat_find f = {.digest_prefix = hex, .plen = hl};
 		cat_each_ref(s, cat_find_one, &f);
 		if (f.matches > 1)
-			return cat_fail(err, errlen, -EINVAL, "%s matches more than one image",
-					ref);
+			return image_err(err, errlen, -EINVAL, "%s matches more than one image",
+					 ref);
 		if (f.matches == 1) {
 			memcpy(out->digest, f.found, sizeof(out->digest));
 			memcpy(out->name, f.name, sizeof(out->name));
@@ -283,7 +271,7 @@ int catalog_lookup(const struct store *s, const char *ref, struct image_info *ou
 				return r;
 		}
 		if (hex != ref || hl == DIGEST_HEX_LEN)
-			return cat_fail(err, errlen, -ENOENT, "no image %s is installed", ref);
+			return image_err(err, errlen, -ENOENT, "no image %s is installed", ref);
 	}
 	struct image_ref ir;
 	char name[REF_STR_MAX], p[STORE_PATH_MAX];
@@ -297,23 +285,23 @@ int catalog_lookup(const struct store *s, const char *ref, struct image_info *ou
 		snprintf(out->name, sizeof(out->name), "%s", name);
 		r = rootfs_read_info(s, out->digest, out, err, errlen);
 		if (r == -ENOENT)
-			return cat_fail(err, errlen, -ENOENT, "image %s is not installed", name);
+			return image_err(err, errlen, -ENOENT, "image %s is not installed", name);
 		return r;
 	}
 	struct image_ref plain = ir;
 	plain.digest[0] = '\0';
 	ref_format_name(&plain, name, sizeof(name));
 	if (cat_ref_path(s, name, p, sizeof(p)) != 0)
-		return cat_fail(err, errlen, -ENAMETOOLONG, "image name too long");
+		return image_err(err, errlen, -ENAMETOOLONG, "image name too long");
 	r = cat_read_ref(p, out);
 	if (r == -ENOENT)
-		return cat_fail(err, errlen, -ENOENT, "image %s is not installed", name);
+		return image_err(err, errlen, -ENOENT, "image %s is not installed", name);
 	if (r)
-		return cat_fail(err, errlen, r, "the store's record of %s is damaged (%s)", name,
-				p);
+		return image_err(err, errlen, r, "the store's record of %s is damaged (%s)", name,
+				 p);
 	if (ir.digest[0] && strcmp(ir.digest, out->digest) != 0)
-		return cat_fail(err, errlen, -ENOENT, "image %s is %s here, not %s", name,
-				out->digest, ir.digest);
+		return image_err(err, errlen, -ENOENT, "image %s is %s here, not %s", name,
+				 out->digest, ir.digest);
 	return cat_fill(s, out, err, errlen);
 }
 
@@ -359,8 +347,8 @@ int catalog_list(const struct store *s, struct image_info **out, size_t *n, char
 	int r = cat_each_ref(s, cat_list_one, &c);
 	if (r || c.err) {
 		catalog_list_free(c.v, c.n);
-		return cat_fail(err, errlen, r ? r : c.err, "listing images: %s",
-				strerror(-(r ? r : c.err)));
+		return image_err(err, errlen, r ? r : c.err, "listing images: %s",
+				 strerror(-(r ? r : c.err)));
 	}
 	if (c.n)
 		qsort(c.v, c.n, sizeof(*c.v), cat_by_name);
@@ -385,7 +373,7 @@ int catalog_tag(const struct store *s, const char *src, const char *dst, char *e
 	if (r)
 		return r;
 	if (ir.digest[0])
-		return cat_fail(err, errlen, -EINVAL, "%s: a new name cannot hold a digest", dst);
+		return image_err(err, errlen, -EINVAL, "%s: a new name cannot hold a digest", dst);
 	ref_format_name(&ir, name, sizeof(name));
 	/* Locked before the lookup: a gc in between would leave the new name dangling. */
 	int lk = catalog_lock(s, false, err, errlen);
@@ -440,11 +428,11 @@ int catalog_remove(const struct store *s, const char *ref, char *err, size_t err
 	if (cat_is_hex(hex) && strlen(hex) >= 12) {
 		struct cat_rmctx c = {.s = s, .digest = info.digest};
 		cat_each_ref(s, cat_rm_digest, &c);
-		return c.n ? 0 : cat_fail(err, errlen, -ENOENT, "%s: no name points at it", ref);
+		return c.n ? 0 : image_err(err, errlen, -ENOENT, "%s: no name points at it", ref);
 	}
 	if (cat_ref_path(s, info.name, p, sizeof(p)) != 0 || unlink(p) != 0)
-		return cat_fail(err, errlen, -ENOENT, "%s: no such name (remove images by name)",
-				ref);
+		return image_err(err, errlen, -ENOENT, "%s: no such name (remove images by name)",
+				 ref);
 	return 0;
 }
 
@@ -529,7 +517,7 @@ int catalog_gc(const struct store *s, struct catalog_gc_stats *st, char *err, si
 		return lk;
 	int r = cat_each_ref(s, cat_gc_mark, &g);
 	if (r || g.rootfs.err || g.blobs.err) {
-		r = cat_fail(err, errlen, -ENOMEM, "gc: out of memory");
+		r = image_err(err, errlen, -ENOMEM, "gc: out of memory");
 		goto out;
 	}
 	static const char *const dirs[] = {"blobs/sha256", "rootfs", "tmp", "locks"};

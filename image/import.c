@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "oci.h"
 
 #define IMPORT_MEMBERS_MAX (1u << 20)  /* tar members remembered (names and digests) */
@@ -49,20 +50,7 @@ struct source {
 	char miss[512]; /* why the last image group had no linux/amd64 image */
 };
 
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
-#define FAIL(src, rc, ...) set_err((src)->err, (src)->errlen, (rc), __VA_ARGS__)
+#define FAIL(src, rc, ...) image_err((src)->err, (src)->errlen, (rc), __VA_ARGS__)
 
 static void source_destroy(struct source *src)
 {
@@ -859,10 +847,10 @@ int import_path(const struct store *s, const char *path, struct import_result *o
 	if (err && errlen)
 		err[0] = '\0';
 	if (stat(path, &st) != 0)
-		return set_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return image_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	src.buf = malloc(IMPORT_BUF);
 	if (!src.buf)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return image_err(err, errlen, -ENOMEM, "out of memory");
 	if (S_ISDIR(st.st_mode)) {
 		src.dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		r = src.dirfd < 0 ? FAIL(&src, -errno, "%s: %s", path, strerror(errno)) : 0;

@@ -9,20 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "store.h"
-
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static bool is_index_type(const char *mt)
 {
@@ -55,20 +43,20 @@ bool oci_layer_media_ok(const char *media_type)
 static json_t *load(const char *json, size_t len, const char *what, char *err, size_t errlen)
 {
 	if (!json || len > STORE_SMALL_BLOB_MAX) {
-		set_err(err, errlen, -EBADMSG, "%s: larger than %u bytes", what,
-			(unsigned)STORE_SMALL_BLOB_MAX);
+		image_err(err, errlen, -EBADMSG, "%s: larger than %u bytes", what,
+			  (unsigned)STORE_SMALL_BLOB_MAX);
 		return NULL;
 	}
 	json_error_t je;
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
-		set_err(err, errlen, -EBADMSG, "%s: invalid JSON at line %d: %.160s", what, je.line,
-			je.text);
+		image_err(err, errlen, -EBADMSG, "%s: invalid JSON at line %d: %.160s", what,
+			  je.line, je.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		set_err(err, errlen, -EBADMSG, "%s: not a JSON object", what);
+		image_err(err, errlen, -EBADMSG, "%s: not a JSON object", what);
 		return NULL;
 	}
 	return root;
@@ -85,15 +73,15 @@ static int get_str(const json_t *o, const char *key, char *dst, size_t cap, bool
 	dst[0] = '\0';
 	if (!v || json_is_null(v)) {
 		if (required)
-			return set_err(err, errlen, -EBADMSG, "%s: no \"%s\"", what, key);
+			return image_err(err, errlen, -EBADMSG, "%s: no \"%s\"", what, key);
 		return 0;
 	}
 	if (!json_is_string(v))
-		return set_err(err, errlen, -EBADMSG, "%s: \"%s\" is not a string", what, key);
+		return image_err(err, errlen, -EBADMSG, "%s: \"%s\" is not a string", what, key);
 	size_t n = json_string_length(v);
 	if (n >= cap)
-		return set_err(err, errlen, -EBADMSG, "%s: \"%s\" is longer than %zu bytes", what,
-			       key, cap - 1);
+		return image_err(err, errlen, -EBADMSG, "%s: \"%s\" is longer than %zu bytes", what,
+				 key, cap - 1);
 	memcpy(dst, json_string_value(v), n + 1);
 	return 0;
 }
@@ -102,7 +90,7 @@ static int check_schema(const json_t *root, const char *what, char *err, size_t 
 {
 	const json_t *v = json_object_get(root, "schemaVersion");
 	if (!json_is_integer(v) || json_integer_value(v) != 2)
-		return set_err(err, errlen, -EBADMSG, "%s: schemaVersion is not 2", what);
+		return image_err(err, errlen, -EBADMSG, "%s: schemaVersion is not 2", what);
 	return 0;
 }
 
@@ -113,7 +101,7 @@ static int parse_platform(const json_t *d, struct oci_desc *out, const char *wha
 	if (!p || json_is_null(p))
 		return 0;
 	if (!json_is_object(p))
-		return set_err(err, errlen, -EBADMSG, "%s: \"platform\" is not an object", what);
+		return image_err(err, errlen, -EBADMSG, "%s: \"platform\" is not an object", what);
 	int rc = get_str(p, "os", out->os, sizeof(out->os), true, what, err, errlen);
 	if (!rc)
 		rc = get_str(p, "architecture", out->arch, sizeof(out->arch), true, what, err,
@@ -130,7 +118,7 @@ static int parse_desc(const json_t *d, struct oci_desc *out, const char *what, c
 {
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(d))
-		return set_err(err, errlen, -EBADMSG, "%s: not an object", what);
+		return image_err(err, errlen, -EBADMSG, "%s: not an object", what);
 	int rc = get_str(d, "mediaType", out->media_type, sizeof(out->media_type), true, what, err,
 			 errlen);
 	if (rc)
@@ -139,13 +127,13 @@ static int parse_desc(const json_t *d, struct oci_desc *out, const char *what, c
 	if (rc)
 		return rc;
 	if (!digest_valid(out->digest))
-		return set_err(err, errlen, -EBADMSG, "%s: digest '%s' is not sha256:<64 hex>",
-			       what, out->digest);
+		return image_err(err, errlen, -EBADMSG, "%s: digest '%s' is not sha256:<64 hex>",
+				 what, out->digest);
 	const json_t *sz = json_object_get(d, "size");
 	/* json_int_t is long long: within int64 by construction */
 	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
-		return set_err(err, errlen, -EBADMSG, "%s: \"size\" is not a non-negative integer",
-			       what);
+		return image_err(err, errlen, -EBADMSG,
+				 "%s: \"size\" is not a non-negative integer", what);
 	out->size = (uint64_t)json_integer_value(sz);
 	return 0;
 }
@@ -201,16 +189,17 @@ int oci_parse_index(const char *json, size_t len, struct oci_index *out, char *e
 	if (!rc)
 		rc = get_str(root, "mediaType", mt, sizeof(mt), false, "index", err, errlen);
 	if (!rc && mt[0] && !is_index_type(mt))
-		rc = set_err(err, errlen, -EBADMSG, "index: media type '%s' is not an index", mt);
+		rc = image_err(err, errlen, -EBADMSG, "index: media type '%s' is not an index", mt);
 	const json_t *m = json_object_get(root, "manifests");
 	if (!rc && !json_is_array(m))
-		rc = set_err(err, errlen, -EBADMSG, "index: \"manifests\" is not an array");
+		rc = image_err(err, errlen, -EBADMSG, "index: \"manifests\" is not an array");
 	if (!rc && json_array_size(m) > OCI_INDEX_MAX)
-		rc = set_err(err, errlen, -EBADMSG, "index: more than %d manifests", OCI_INDEX_MAX);
+		rc = image_err(err, errlen, -EBADMSG, "index: more than %d manifests",
+			       OCI_INDEX_MAX);
 	if (!rc && json_array_size(m)) {
 		out->v = calloc(json_array_size(m), sizeof(*out->v));
 		if (!out->v)
-			rc = set_err(err, errlen, -ENOMEM, "out of memory");
+			rc = image_err(err, errlen, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; !rc && i < json_array_size(m); i++) {
 		char what[48];
@@ -280,9 +269,9 @@ int oci_index_pick(const struct oci_index *ix, const char *os, const char *arch,
 		shown++;
 	}
 	if (!shown)
-		return set_err(err, errlen, -ENOENT,
-			       "no %s/%s image (the index lists no platforms)", os, arch);
-	return set_err(err, errlen, -ENOENT, "no %s/%s image (the index has %s)", os, arch, list);
+		return image_err(err, errlen, -ENOENT,
+				 "no %s/%s image (the index lists no platforms)", os, arch);
+	return image_err(err, errlen, -ENOENT, "no %s/%s image (the index has %s)", os, arch, list);
 }
 
 int oci_parse_manifest(const char *json, size_t len, struct oci_manifest *out, char *err,
@@ -297,34 +286,34 @@ int oci_parse_manifest(const char *json, size_t len, struct oci_manifest *out, c
 	if (!rc)
 		rc = get_str(root, "mediaType", mt, sizeof(mt), false, "manifest", err, errlen);
 	if (!rc && mt[0] && !is_manifest_type(mt))
-		rc = set_err(err, errlen, -EBADMSG,
-			     "manifest: media type '%s' is not an image manifest", mt);
+		rc = image_err(err, errlen, -EBADMSG,
+			       "manifest: media type '%s' is not an image manifest", mt);
 	if (!rc)
 		rc = parse_desc(json_object_get(root, "config"), &out->config, "manifest: config",
 				err, errlen);
 	if (!rc && strcmp(out->config.media_type, OCI_MT_CONFIG) &&
 	    strcmp(out->config.media_type, DOCKER_MT_CONFIG))
-		rc =
-		    set_err(err, errlen, -EBADMSG,
-			    "manifest: config media type '%s' is not an image config (an artifact, "
-			    "not a container image?)",
-			    out->config.media_type);
+		rc = image_err(
+		    err, errlen, -EBADMSG,
+		    "manifest: config media type '%s' is not an image config (an artifact, "
+		    "not a container image?)",
+		    out->config.media_type);
 	const json_t *l = json_object_get(root, "layers");
 	if (!rc && !json_is_array(l))
-		rc = set_err(err, errlen, -EBADMSG, "manifest: \"layers\" is not an array");
+		rc = image_err(err, errlen, -EBADMSG, "manifest: \"layers\" is not an array");
 	if (!rc && json_array_size(l) > OCI_LAYERS_MAX)
-		rc =
-		    set_err(err, errlen, -EBADMSG, "manifest: more than %d layers", OCI_LAYERS_MAX);
+		rc = image_err(err, errlen, -EBADMSG, "manifest: more than %d layers",
+			       OCI_LAYERS_MAX);
 	for (size_t i = 0; !rc && i < json_array_size(l); i++) {
 		char what[48];
 		snprintf(what, sizeof(what), "manifest: layers[%zu]", i);
 		struct oci_desc *d = &out->layers[i];
 		rc = parse_desc(json_array_get(l, i), d, what, err, errlen);
 		if (!rc && !oci_layer_media_ok(d->media_type))
-			rc = set_err(err, errlen, -EBADMSG,
-				     "%s: media type '%s' is not a tar layer flint can apply "
-				     "(foreign and non-distributable layers are not supported)",
-				     what, d->media_type);
+			rc = image_err(err, errlen, -EBADMSG,
+				       "%s: media type '%s' is not a tar layer flint can apply "
+				       "(foreign and non-distributable layers are not supported)",
+				       what, d->media_type);
 		if (!rc)
 			out->nlayers = i + 1;
 	}
@@ -358,24 +347,24 @@ static int get_strv(const json_t *o, const char *key, char ***out, size_t *n, bo
 	if (!a || json_is_null(a))
 		return 0;
 	if (!json_is_array(a))
-		return set_err(err, errlen, -EBADMSG, "config: \"%s\" is not an array", key);
+		return image_err(err, errlen, -EBADMSG, "config: \"%s\" is not an array", key);
 	if (json_array_size(a) > OCI_ARGV_MAX)
-		return set_err(err, errlen, -EBADMSG, "config: more than %d entries in \"%s\"",
-			       OCI_ARGV_MAX, key);
+		return image_err(err, errlen, -EBADMSG, "config: more than %d entries in \"%s\"",
+				 OCI_ARGV_MAX, key);
 	*out = calloc(json_array_size(a) + 1, sizeof(char *));
 	if (!*out)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return image_err(err, errlen, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		const json_t *v = json_array_get(a, i);
 		if (!json_is_string(v))
-			return set_err(err, errlen, -EBADMSG, "config: %s[%zu] is not a string",
-				       key, i);
+			return image_err(err, errlen, -EBADMSG, "config: %s[%zu] is not a string",
+					 key, i);
 		const char *s = json_string_value(v);
 		if (env && (s[0] == '=' || !strchr(s, '=')))
-			return set_err(err, errlen, -EBADMSG,
-				       "config: %s[%zu] '%.64s' is not NAME=VALUE", key, i, s);
+			return image_err(err, errlen, -EBADMSG,
+					 "config: %s[%zu] '%.64s' is not NAME=VALUE", key, i, s);
 		if (!((*out)[i] = strdup(s)))
-			return set_err(err, errlen, -ENOMEM, "out of memory");
+			return image_err(err, errlen, -ENOMEM, "out of memory");
 		*n = i + 1;
 	}
 	return 0;
@@ -388,11 +377,11 @@ static int get_dup(const json_t *o, const char *key, char **out, char *err, size
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return set_err(err, errlen, -EBADMSG, "config: \"%s\" is not a string", key);
+		return image_err(err, errlen, -EBADMSG, "config: \"%s\" is not a string", key);
 	if (!json_string_length(v))
 		return 0;
 	if (!(*out = strdup(json_string_value(v))))
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return image_err(err, errlen, -ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -400,21 +389,21 @@ static int parse_rootfs(const json_t *root, struct oci_config *out, char *err, s
 {
 	const json_t *r = json_object_get(root, "rootfs");
 	if (!json_is_object(r))
-		return set_err(err, errlen, -EBADMSG, "config: no \"rootfs\" object");
+		return image_err(err, errlen, -EBADMSG, "config: no \"rootfs\" object");
 	const json_t *t = json_object_get(r, "type");
 	if (!json_is_string(t) || strcmp(json_string_value(t), "layers"))
-		return set_err(err, errlen, -EBADMSG, "config: rootfs.type is not \"layers\"");
+		return image_err(err, errlen, -EBADMSG, "config: rootfs.type is not \"layers\"");
 	const json_t *ids = json_object_get(r, "diff_ids");
 	if (!json_is_array(ids))
-		return set_err(err, errlen, -EBADMSG, "config: rootfs.diff_ids is not an array");
+		return image_err(err, errlen, -EBADMSG, "config: rootfs.diff_ids is not an array");
 	if (json_array_size(ids) > OCI_LAYERS_MAX)
-		return set_err(err, errlen, -EBADMSG, "config: more than %d rootfs.diff_ids",
-			       OCI_LAYERS_MAX);
+		return image_err(err, errlen, -EBADMSG, "config: more than %d rootfs.diff_ids",
+				 OCI_LAYERS_MAX);
 	for (size_t i = 0; i < json_array_size(ids); i++) {
 		const json_t *v = json_array_get(ids, i);
 		if (!json_is_string(v) || !digest_valid(json_string_value(v)))
-			return set_err(err, errlen, -EBADMSG,
-				       "config: rootfs.diff_ids[%zu] is not sha256:<64 hex>", i);
+			return image_err(err, errlen, -EBADMSG,
+					 "config: rootfs.diff_ids[%zu] is not sha256:<64 hex>", i);
 	}
 	out->nlayers_diff = json_array_size(ids);
 	return 0;
@@ -434,7 +423,7 @@ int oci_parse_config(const char *json, size_t len, struct oci_config *out, char 
 		rc = parse_rootfs(root, out, err, errlen);
 	const json_t *c = json_object_get(root, "config");
 	if (!rc && c && !json_is_null(c) && !json_is_object(c))
-		rc = set_err(err, errlen, -EBADMSG, "config: \"config\" is not an object");
+		rc = image_err(err, errlen, -EBADMSG, "config: \"config\" is not an object");
 	if (!rc && json_is_object(c)) {
 		rc = get_strv(c, "Env", &out->env, &out->nenv, true, err, errlen);
 		if (!rc)

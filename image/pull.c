@@ -10,20 +10,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "import.h"
-
-static int pull_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int pull_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static int pull_name(const char *ref, char *out, size_t cap, char *err, size_t errlen)
 {
@@ -51,16 +39,16 @@ static int pull_ref_lock(const struct store *s, const struct image_ref *ir, char
 	char name[REF_STR_MAX], d[DIGEST_STR_MAX], p[STORE_PATH_MAX];
 	ref_format(ir, name, sizeof(name));
 	if (digest_of(name, strlen(name), d) != 0)
-		return pull_fail(err, errlen, -ENOMEM, "out of memory");
+		return image_err(err, errlen, -ENOMEM, "out of memory");
 	snprintf(p, sizeof(p), "%s/locks/pull-%s.lock", s->dir, digest_hex(d));
 	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return pull_fail(err, errlen, -errno, "%s: %s", p, strerror(errno));
+		return image_err(err, errlen, -errno, "%s: %s", p, strerror(errno));
 	while (flock(fd, LOCK_EX) != 0)
 		if (errno != EINTR) {
 			int e = errno;
 			close(fd);
-			return pull_fail(err, errlen, -e, "flock %s: %s", p, strerror(e));
+			return image_err(err, errlen, -e, "flock %s: %s", p, strerror(e));
 		}
 	return fd;
 }
@@ -80,7 +68,7 @@ int image_pull(const struct store *s, const char *ref, const char *tag,
 	if (tag && (r = pull_name(tag, tagname, sizeof(tagname), err, errlen)) != 0)
 		return r < 0
 			   ? r
-			   : pull_fail(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
+			   : image_err(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
 	int lk = catalog_lock(s, false, err, errlen);
 	if (lk < 0)
 		return lk;
@@ -112,13 +100,13 @@ int image_import(const struct store *s, const char *path, const char *tag,
 	char tagname[REF_STR_MAX] = "";
 	size_t done = 0;
 	if (!res)
-		return pull_fail(err, errlen, -ENOMEM, "out of memory");
+		return image_err(err, errlen, -ENOMEM, "out of memory");
 	int r = 0;
 	if (tag && (r = pull_name(tag, tagname, sizeof(tagname), err, errlen)) != 0) {
 		free(res);
 		return r < 0
 			   ? r
-			   : pull_fail(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
+			   : image_err(err, errlen, -EINVAL, "%s: a name cannot be a digest", tag);
 	}
 	int lk = catalog_lock(s, false, err, errlen);
 	if (lk < 0) {
@@ -129,7 +117,7 @@ int image_import(const struct store *s, const char *path, const char *tag,
 	if (r)
 		goto out;
 	if (tagname[0] && res->n > 1) {
-		r = pull_fail(err, errlen, -EINVAL,
+		r = image_err(err, errlen, -EINVAL,
 			      "%s holds %zu images: --tag names one; import without it", path,
 			      res->n);
 		goto out;
@@ -145,7 +133,7 @@ int image_import(const struct store *s, const char *path, const char *tag,
 				goto out;
 		} else {
 			/* skopeo's layouts name an image only by its tag ("latest"): not a name. */
-			r = pull_fail(
+			r = image_err(
 			    err, errlen, -EINVAL,
 			    "%s names its image only \"%s\": give it a name with --tag NAME", path,
 			    given[0] ? given : "(nothing)");

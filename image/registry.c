@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "oci.h"
 
 #define MANIFEST_ACCEPT                                                                            \
@@ -70,20 +71,7 @@ struct resp {
 	long long last_ns;
 };
 
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
-#define FAIL(p, rc, ...) set_err((p)->err, (p)->errlen, rc, __VA_ARGS__)
+#define FAIL(p, rc, ...) image_err((p)->err, (p)->errlen, rc, __VA_ARGS__)
 
 static long long now_ns(void)
 {
@@ -913,7 +901,7 @@ int registry_pull(const struct store *s, const struct image_ref *ref, const stru
 	static const struct registry_opts none = {0};
 	struct pull *p = calloc(1, sizeof(*p));
 	if (!p)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return image_err(err, errlen, -ENOMEM, "out of memory");
 	p->s = s;
 	p->ref = ref;
 	p->o = o ? o : &none;
@@ -921,19 +909,19 @@ int registry_pull(const struct store *s, const struct image_ref *ref, const stru
 	p->errlen = errlen;
 	int rc;
 	if (!ref_chars_ok(ref)) {
-		rc = set_err(err, errlen, -EINVAL, "not a valid image reference: %.256s/%.256s",
-			     ref->registry, ref->repo);
+		rc = image_err(err, errlen, -EINVAL, "not a valid image reference: %.256s/%.256s",
+			       ref->registry, ref->repo);
 		free(p);
 		return rc;
 	}
 	/* reference-counted, and thread-safe in the libcurl we build against (>= 7.84) */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		free(p);
-		return set_err(err, errlen, -ENOMEM, "libcurl: initialization failed");
+		return image_err(err, errlen, -ENOMEM, "libcurl: initialization failed");
 	}
 	p->c = curl_easy_init();
 	if (!p->c)
-		rc = set_err(err, errlen, -ENOMEM, "libcurl: out of memory");
+		rc = image_err(err, errlen, -ENOMEM, "libcurl: out of memory");
 	else if (!(rc = setup_base(p)) && !(rc = load_creds(p)))
 		rc = pull_image(p, manifest_digest);
 	if (p->c)

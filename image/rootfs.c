@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "layer.h"
 #include "oci.h"
 
@@ -27,19 +28,6 @@ extern char **environ;
 #define ROOTFS_MAX_BYTES_DEFAULT (32ull << 30) /* uncompressed: past this a layer is a bomb */
 #define ROOTFS_MAX_ENTRIES	 (4u << 20)
 #define ROOTFS_PASSWD_MAX	 (1u << 20)
-
-static int rootfs_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int rootfs_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void rootfs_say(catalog_progress_fn fn, void *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -157,7 +145,7 @@ int rootfs_resolve_user(int rootfd, const char *user, unsigned *uid, unsigned *g
 	char u[256], line[1024], *f[8];
 	const char *group = NULL;
 	if (strlen(user) >= sizeof(u))
-		return rootfs_fail(err, errlen, -EINVAL, "the image's User is too long");
+		return image_err(err, errlen, -EINVAL, "the image's User is too long");
 	memcpy(u, user, strlen(user) + 1);
 	char *colon = strchr(u, ':');
 	if (colon) {
@@ -174,15 +162,15 @@ int rootfs_resolve_user(int rootfd, const char *user, unsigned *uid, unsigned *g
 			: 0;
 	if (nf >= 6) {
 		if (!rootfs_numeric(f[2], uid)) {
-			r = rootfs_fail(err, errlen, -EINVAL,
-					"the image's /etc/passwd: bad uid for %s", u);
+			r = image_err(err, errlen, -EINVAL,
+				      "the image's /etc/passwd: bad uid for %s", u);
 			goto out;
 		}
 		have_gid = rootfs_numeric(f[3], gid);
 		snprintf(home, home_cap, "%s", f[5]);
 	} else if (!rootfs_numeric(u, uid)) {
-		r = rootfs_fail(err, errlen, -ENOENT,
-				"the image's User \"%s\": no such user in its /etc/passwd", user);
+		r = image_err(err, errlen, -ENOENT,
+			      "the image's User \"%s\": no such user in its /etc/passwd", user);
 		goto out;
 	}
 	if (group && *group) {
@@ -195,9 +183,9 @@ int rootfs_resolve_user(int rootfd, const char *user, unsigned *uid, unsigned *g
 			have_gid = true;
 		} else {
 			free(groups);
-			r = rootfs_fail(err, errlen, -ENOENT,
-					"the image's User \"%s\": no such group in its /etc/group",
-					user);
+			r = image_err(err, errlen, -ENOENT,
+				      "the image's User \"%s\": no such group in its /etc/group",
+				      user);
 			goto out;
 		}
 		free(groups);
@@ -223,12 +211,12 @@ static int rootfs_run(const char *const argv[], const char *log, char *err, size
 	int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r)
-		return rootfs_fail(err, errlen, -r, "%s: %s (install e2fsprogs)", argv[0],
-				   strerror(r));
+		return image_err(err, errlen, -r, "%s: %s (install e2fsprogs)", argv[0],
+				 strerror(r));
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
-			return rootfs_fail(err, errlen, -errno, "waitpid: %s", strerror(errno));
+			return image_err(err, errlen, -errno, "waitpid: %s", strerror(errno));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
 	char tail[400] = "";
@@ -241,8 +229,8 @@ static int rootfs_run(const char *const argv[], const char *log, char *err, size
 	for (char *p = tail; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
-	return rootfs_fail(err, errlen, -EIO, "%s failed (status %d): %s", argv[0],
-			   WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), tail);
+	return image_err(err, errlen, -EIO, "%s failed (status %d): %s", argv[0],
+			 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), tail);
 }
 
 static int rootfs_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -314,11 +302,11 @@ static int rootfs_debugfs_clean(const char *log, char *err, size_t errlen)
 	char line[512];
 	int r = 0;
 	if (!f)
-		return rootfs_fail(err, errlen, -EIO, "%s: %s", log, strerror(errno));
+		return image_err(err, errlen, -EIO, "%s: %s", log, strerror(errno));
 	while (!r && fgets(line, sizeof(line), f))
 		if (strncmp(line, "debugfs ", 8) != 0 && strncmp(line, "debugfs: ", 9) != 0) {
 			line[strcspn(line, "\n")] = '\0';
-			r = rootfs_fail(err, errlen, -EIO, "debugfs: %s", line);
+			r = image_err(err, errlen, -EIO, "debugfs: %s", line);
 		}
 	fclose(f);
 	return r;
@@ -410,7 +398,7 @@ static int rootfs_write_json(const char *path, json_t *j, char *err, size_t errl
 	char tmp[STORE_PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (json_dump_file(j, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) != 0)
-		return rootfs_fail(err, errlen, -EIO, "writing %s failed", tmp);
+		return image_err(err, errlen, -EIO, "writing %s failed", tmp);
 	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		fsync(fd);
@@ -419,7 +407,7 @@ static int rootfs_write_json(const char *path, json_t *j, char *err, size_t errl
 	if (rename(tmp, path) != 0) {
 		int e = errno;
 		unlink(tmp);
-		return rootfs_fail(err, errlen, -e, "rename %s: %s", path, strerror(e));
+		return image_err(err, errlen, -e, "rename %s: %s", path, strerror(e));
 	}
 	return 0;
 }
@@ -494,7 +482,7 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 	layer_fixups_init(&fixups);
 	stage[0] = img_tmp[0] = '\0';
 	if (!m) {
-		r = rootfs_fail(err, errlen, -ENOMEM, "out of memory");
+		r = image_err(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	r = store_read_blob(s, digest, STORE_SMALL_BLOB_MAX, &mjson, &mlen, err, errlen);
@@ -510,26 +498,26 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 	if (r)
 		goto out;
 	if ((cfg.os[0] && strcmp(cfg.os, "linux")) || (cfg.arch[0] && strcmp(cfg.arch, "amd64"))) {
-		r = rootfs_fail(err, errlen, -ENOEXEC, "image %s is for %s/%s, not linux/amd64",
-				digest, cfg.os, cfg.arch);
+		r = image_err(err, errlen, -ENOEXEC, "image %s is for %s/%s, not linux/amd64",
+			      digest, cfg.os, cfg.arch);
 		goto out;
 	}
 	if (cfg.nlayers_diff && cfg.nlayers_diff != m->nlayers) {
-		r = rootfs_fail(err, errlen, -EBADMSG,
-				"image %s: its config lists %zu layers, its manifest %zu", digest,
-				cfg.nlayers_diff, m->nlayers);
+		r = image_err(err, errlen, -EBADMSG,
+			      "image %s: its config lists %zu layers, its manifest %zu", digest,
+			      cfg.nlayers_diff, m->nlayers);
 		goto out;
 	}
 
 	snprintf(stage, sizeof(stage), "%s/tmp/stage.XXXXXX", s->dir);
 	if (!mkdtemp(stage)) {
-		r = rootfs_fail(err, errlen, -errno, "staging directory: %s", strerror(errno));
+		r = image_err(err, errlen, -errno, "staging directory: %s", strerror(errno));
 		stage[0] = '\0';
 		goto out;
 	}
 	rootfd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
-		r = rootfs_fail(err, errlen, -errno, "%s: %s", stage, strerror(errno));
+		r = image_err(err, errlen, -errno, "%s: %s", stage, strerror(errno));
 		goto out;
 	}
 	struct layer_limits lim = {.max_bytes = rootfs_max_bytes(),
@@ -537,21 +525,21 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 	for (size_t i = 0; i < m->nlayers; i++) {
 		char bp[STORE_PATH_MAX], lerr[512];
 		if (store_blob_path(s, m->layers[i].digest, bp, sizeof(bp)) != 0) {
-			r = rootfs_fail(err, errlen, -EINVAL, "bad layer digest");
+			r = image_err(err, errlen, -EINVAL, "bad layer digest");
 			goto out;
 		}
 		int fd = open(bp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
-			r = rootfs_fail(err, errlen, -errno, "layer %s is not in the store: %s",
-					m->layers[i].digest, strerror(errno));
+			r = image_err(err, errlen, -errno, "layer %s is not in the store: %s",
+				      m->layers[i].digest, strerror(errno));
 			goto out;
 		}
 		r = layer_apply_fd(rootfd, fd, &lim, &st, geteuid() == 0 ? NULL : &fixups, lerr,
 				   sizeof(lerr));
 		close(fd);
 		if (r) {
-			r = rootfs_fail(err, errlen, r, "layer %zu/%zu (%s): %s", i + 1, m->nlayers,
-					m->layers[i].digest, lerr);
+			r = image_err(err, errlen, r, "layer %zu/%zu (%s): %s", i + 1, m->nlayers,
+				      m->layers[i].digest, lerr);
 			goto out;
 		}
 		st.layers++;
@@ -586,24 +574,24 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 		snprintf(script, sizeof(script), "%s/tmp/%s.debugfs", s->dir, digest_hex(digest));
 		struct rootfs_fixctx fc = {.f = fopen(script, "we")};
 		if (!fc.f) {
-			r = rootfs_fail(err, errlen, -errno, "%s: %s", script, strerror(errno));
+			r = image_err(err, errlen, -errno, "%s: %s", script, strerror(errno));
 			goto out;
 		}
 		layer_fixups_foreach(&fixups, rootfs_fix_one, &fc);
 		rootfs_fix_made(&fc, &made);
 		bool werr = ferror(fc.f) != 0;
 		if (fclose(fc.f) != 0 || werr) {
-			r = rootfs_fail(err, errlen, -EIO, "%s: write error", script);
+			r = image_err(err, errlen, -EIO, "%s: write error", script);
 			goto out;
 		}
 		if (fc.bad) {
 			unlink(script);
-			r = rootfs_fail(err, errlen, -EINVAL,
-					"%u paths with quotes, backslashes or control characters "
-					"need ownership "
-					"fixed: "
-					"convert this image as root",
-					fc.bad);
+			r = image_err(err, errlen, -EINVAL,
+				      "%u paths with quotes, backslashes or control characters "
+				      "need ownership "
+				      "fixed: "
+				      "convert this image as root",
+				      fc.bad);
 			goto out;
 		}
 		const char *dbg[] = {"debugfs", "-w", "-f", script, img_tmp, NULL};
@@ -626,7 +614,7 @@ static int rootfs_build_locked(const struct store *s, const char *digest, const 
 		close(fd);
 	}
 	if (chmod(img_tmp, 0444) != 0 || rename(img_tmp, ext4) != 0) {
-		r = rootfs_fail(err, errlen, -errno, "%s: %s", ext4, strerror(errno));
+		r = image_err(err, errlen, -errno, "%s: %s", ext4, strerror(errno));
 		goto out;
 	}
 	img_tmp[0] = '\0';
@@ -654,20 +642,19 @@ int rootfs_build(const struct store *s, const char *digest, catalog_progress_fn 
 	char ext4[STORE_PATH_MAX], json[STORE_PATH_MAX], lockp[STORE_PATH_MAX];
 	struct stat st;
 	if (rootfs_paths(s, digest, ext4, sizeof(ext4), json, sizeof(json)) != 0)
-		return rootfs_fail(err, errlen, -EINVAL, "not a manifest digest: %.80s", digest);
+		return image_err(err, errlen, -EINVAL, "not a manifest digest: %.80s", digest);
 	if (stat(ext4, &st) == 0 && stat(json, &st) == 0)
 		return 0;
 	snprintf(lockp, sizeof(lockp), "%s/locks/%s.lock", s->dir, digest_hex(digest));
 	int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lfd < 0)
-		return rootfs_fail(err, errlen, -errno, "%s: %s", lockp, strerror(errno));
+		return image_err(err, errlen, -errno, "%s: %s", lockp, strerror(errno));
 	if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
 		rootfs_say(progress, ctx, "waiting for another build of %s", digest);
 		while (flock(lfd, LOCK_EX) != 0)
 			if (errno != EINTR) {
 				close(lfd);
-				return rootfs_fail(err, errlen, -errno, "flock: %s",
-						   strerror(errno));
+				return image_err(err, errlen, -errno, "flock: %s", strerror(errno));
 			}
 	}
 	int r = 0;
@@ -704,14 +691,14 @@ int rootfs_read_info(const struct store *s, const char *digest, struct image_inf
 	struct stat st;
 	json_error_t je;
 	if (rootfs_paths(s, digest, info->rootfs, sizeof(info->rootfs), json, sizeof(json)) != 0)
-		return rootfs_fail(err, errlen, -EINVAL, "not a manifest digest: %.80s", digest);
+		return image_err(err, errlen, -EINVAL, "not a manifest digest: %.80s", digest);
 	if (stat(info->rootfs, &st) != 0)
-		return rootfs_fail(err, errlen, -ENOENT, "image %s has no root filesystem", digest);
+		return image_err(err, errlen, -ENOENT, "image %s has no root filesystem", digest);
 	info->rootfs_bytes = (uint64_t)st.st_blocks * 512;
 	json_t *j = json_load_file(json, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return rootfs_fail(err, errlen, -EBADMSG, "%s: %s", json, je.text);
+		return image_err(err, errlen, -EBADMSG, "%s: %s", json, je.text);
 	}
 	struct image_runcfg *c = &info->cfg;
 	c->env = rootfs_jstrv(json_object_get(j, "env"), &c->nenv);

@@ -10,18 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int store_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int store_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
+#include "err.h"
 
 /* mkdir -p with mode for the last components we create; existing ones are left as they are. */
 static int store_mkdirs(const char *path, mode_t mode)
@@ -63,27 +52,27 @@ int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 	char p[STORE_PATH_MAX];
 	memset(s, 0, sizeof(*s));
 	if (!dir || dir[0] != '/')
-		return store_fail(err, errlen, -EINVAL, "image store %s: must be an absolute path",
-				  dir ? dir : "(none)");
+		return image_err(err, errlen, -EINVAL, "image store %s: must be an absolute path",
+				 dir ? dir : "(none)");
 	if (strlen(dir) >= sizeof(s->dir))
-		return store_fail(err, errlen, -ENAMETOOLONG, "image store %s: path too long", dir);
+		return image_err(err, errlen, -ENAMETOOLONG, "image store %s: path too long", dir);
 	memcpy(s->dir, dir, strlen(dir) + 1);
 	int r = store_mkdirs(dir, 0700);
 	if (r)
-		return store_fail(err, errlen, r, "image store %s: %s", dir, strerror(-r));
+		return image_err(err, errlen, r, "image store %s: %s", dir, strerror(-r));
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", dir, subdirs[i]);
 		r = store_mkdirs(p, 0700);
 		if (r)
-			return store_fail(err, errlen, r, "image store %s: %s", p, strerror(-r));
+			return image_err(err, errlen, r, "image store %s: %s", p, strerror(-r));
 	}
 	struct stat st;
 	if (stat(dir, &st) != 0)
-		return store_fail(err, errlen, -errno, "image store %s: %s", dir, strerror(errno));
+		return image_err(err, errlen, -errno, "image store %s: %s", dir, strerror(errno));
 	if (st.st_uid != geteuid())
-		return store_fail(err, errlen, -EPERM,
-				  "image store %s: owned by uid %u, not by this user (uid %u)", dir,
-				  (unsigned)st.st_uid, (unsigned)geteuid());
+		return image_err(err, errlen, -EPERM,
+				 "image store %s: owned by uid %u, not by this user (uid %u)", dir,
+				 (unsigned)st.st_uid, (unsigned)geteuid());
 	return 0;
 }
 
@@ -111,17 +100,17 @@ int blob_writer_begin(const struct store *s, struct blob_writer *w, uint64_t max
 	w->s = s;
 	w->max = max;
 	if (snprintf(w->tmp, sizeof(w->tmp), "%s/tmp/blob.XXXXXX", s->dir) >= (int)sizeof(w->tmp))
-		return store_fail(err, errlen, -ENAMETOOLONG, "image store path too long");
+		return image_err(err, errlen, -ENAMETOOLONG, "image store path too long");
 	w->fd = mkostemp(w->tmp, O_CLOEXEC);
 	if (w->fd < 0) {
 		int e = errno;
 		w->tmp[0] = '\0';
-		return store_fail(err, errlen, -e, "image store: temporary blob: %s", strerror(e));
+		return image_err(err, errlen, -e, "image store: temporary blob: %s", strerror(e));
 	}
 	int r = sha256_init(&w->h);
 	if (r) {
 		blob_writer_abort(w);
-		return store_fail(err, errlen, r, "sha256: out of memory");
+		return image_err(err, errlen, r, "sha256: out of memory");
 	}
 	return 0;
 }
@@ -129,8 +118,8 @@ int blob_writer_begin(const struct store *s, struct blob_writer *w, uint64_t max
 int blob_writer_write(struct blob_writer *w, const void *p, size_t n, char *err, size_t errlen)
 {
 	if (w->max && (n > w->max || w->size > w->max - n))
-		return store_fail(err, errlen, -EFBIG, "blob larger than %llu bytes",
-				  (unsigned long long)w->max);
+		return image_err(err, errlen, -EFBIG, "blob larger than %llu bytes",
+				 (unsigned long long)w->max);
 	sha256_update(&w->h, p, n);
 	const char *c = p;
 	while (n) {
@@ -138,8 +127,8 @@ int blob_writer_write(struct blob_writer *w, const void *p, size_t n, char *err,
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			return store_fail(err, errlen, -errno, "image store: writing a blob: %s",
-					  strerror(errno));
+			return image_err(err, errlen, -errno, "image store: writing a blob: %s",
+					 strerror(errno));
 		}
 		c += k;
 		n -= (size_t)k;
@@ -167,20 +156,20 @@ int blob_writer_commit(struct blob_writer *w, const char *expect, char out[DIGES
 	sha256_final(&w->h, got);
 	if (expect && strcmp(expect, got) != 0) {
 		blob_writer_abort(w);
-		return store_fail(err, errlen, -EBADMSG, "digest mismatch: expected %s, got %s",
-				  expect, got);
+		return image_err(err, errlen, -EBADMSG, "digest mismatch: expected %s, got %s",
+				 expect, got);
 	}
 	if (fsync(w->fd) != 0) {
 		r = -errno;
 		blob_writer_abort(w);
-		return store_fail(err, errlen, r, "image store: fsync: %s", strerror(-r));
+		return image_err(err, errlen, r, "image store: fsync: %s", strerror(-r));
 	}
 	if (fchmod(w->fd, 0444) != 0 || store_blob_path(w->s, got, dst, sizeof(dst)) != 0 ||
 	    rename(w->tmp, dst) != 0) {
 		r = errno ? -errno : -EIO;
 		blob_writer_abort(w);
-		return store_fail(err, errlen, r, "image store: keeping blob %s: %s", got,
-				  strerror(-r));
+		return image_err(err, errlen, r, "image store: keeping blob %s: %s", got,
+				 strerror(-r));
 	}
 	w->tmp[0] = '\0';
 	close(w->fd);
@@ -213,20 +202,20 @@ int store_read_blob(const struct store *s, const char *digest, size_t max, char 
 	*out = NULL;
 	*len = 0;
 	if (store_blob_path(s, digest, p, sizeof(p)) != 0)
-		return store_fail(err, errlen, -EINVAL, "not a sha256 digest: %.80s", digest);
+		return image_err(err, errlen, -EINVAL, "not a sha256 digest: %.80s", digest);
 	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return store_fail(err, errlen, -errno, "blob %s: %s", digest, strerror(errno));
+		return image_err(err, errlen, -errno, "blob %s: %s", digest, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
 		close(fd);
-		return store_fail(err, errlen, -EFBIG, "blob %s: not a file of at most %zu bytes",
-				  digest, max);
+		return image_err(err, errlen, -EFBIG, "blob %s: not a file of at most %zu bytes",
+				 digest, max);
 	}
 	size_t n = (size_t)st.st_size, have = 0;
 	char *buf = malloc(n + 1);
 	if (!buf) {
 		close(fd);
-		return store_fail(err, errlen, -ENOMEM, "blob %s: out of memory", digest);
+		return image_err(err, errlen, -ENOMEM, "blob %s: out of memory", digest);
 	}
 	while (have < n) {
 		ssize_t k = read(fd, buf + have, n - have);
@@ -239,9 +228,9 @@ int store_read_blob(const struct store *s, const char *digest, size_t max, char 
 	close(fd);
 	if (have != n || digest_of(buf, n, got) != 0 || strcmp(got, digest) != 0) {
 		free(buf);
-		return store_fail(err, errlen, -EBADMSG,
-				  "blob %s is damaged in the store (remove it and pull again)",
-				  digest);
+		return image_err(err, errlen, -EBADMSG,
+				 "blob %s is damaged in the store (remove it and pull again)",
+				 digest);
 	}
 	buf[n] = '\0';
 	*out = buf;
