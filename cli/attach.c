@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../image/catalog.h"
 #include "cli.h"
 #include "http.h"
 #include "session.h"
@@ -108,15 +109,23 @@ struct image_apply {
 	const char *argv[APPLY_MAX + 1];
 };
 
-static bool apply_overridden(const char *const *env, const char *kv)
+/* A JSON array of strings as pointers into it (non-strings skipped); false when over max. */
+static bool apply_strv(json_t *arr, char **out, size_t max, size_t *n)
 {
-	size_t k = strcspn(kv, "=");
-	for (size_t i = 0; env && env[i]; i++)
-		if (!strncmp(env[i], kv, k) && env[i][k] == '=')
-			return true;
-	return false;
+	size_t i;
+	json_t *v;
+	*n = 0;
+	if (json_array_size(arr) > max)
+		return false;
+	json_array_foreach(arr, i, v)
+	{
+		if (json_string_value(v))
+			out[(*n)++] = (char *)json_string_value(v);
+	}
+	return true;
 }
 
+/* The same merging as direct mode (image/catalog.h), over the settings flintd sent. */
 static int apply_settings(const char *what, char *settings, struct session_cmd *cmd,
 			  struct image_apply *a)
 {
@@ -135,43 +144,30 @@ static int apply_settings(const char *what, char *settings, struct session_cmd *
 		cli_err("%s: flintd sent unreadable image settings", what);
 		return CLI_FAILURE;
 	}
-	json_t *env = json_object_get(a->j, "env"), *v;
-	size_t n = 0, i;
-	if (json_array_size(env) > APPLY_MAX) {
-		cli_err("%s: the image has more than %d Env entries", what, APPLY_MAX);
+	char *env[APPLY_MAX], *ep[APPLY_MAX], *cm[APPLY_MAX];
+	struct image_runcfg rc = {.env = env, .entrypoint = ep, .cmd = cm};
+	if (!apply_strv(json_object_get(a->j, "env"), env, APPLY_MAX, &rc.nenv) ||
+	    !apply_strv(json_object_get(a->j, "entrypoint"), ep, APPLY_MAX, &rc.nentrypoint) ||
+	    !apply_strv(json_object_get(a->j, "cmd"), cm, APPLY_MAX, &rc.ncmd)) {
+		cli_err("%s: the image's Env, Entrypoint or Cmd holds more than %d entries", what,
+			APPLY_MAX);
 		return CLI_FAILURE;
 	}
-	json_array_foreach(env, i, v) {
-		const char *kv = json_string_value(v);
-		if (kv && !apply_overridden(cmd->env, kv))
-			a->env[n++] = kv;
-	}
-	for (i = 0; cmd->env && cmd->env[i]; i++)
-		a->env[n++] = cmd->env[i];
-	a->env[n] = NULL;
+	size_t nover = 0;
+	while (cmd->env && cmd->env[nover])
+		nover++;
+	image_env_merge(&rc, cmd->env, nover, a->env);
 	cmd->env = a->env;
 	if (!cmd->cwd)
 		cmd->cwd = json_string_value(json_object_get(a->j, "working_dir"));
 	if (!cmd->user)
 		cmd->user = json_string_value(json_object_get(a->j, "uid_gid"));
 	if (!cmd->argv || !cmd->argv[0]) {
-		n = 0;
-		static const char *const keys[] = { "entrypoint", "cmd" };
-		if (json_array_size(json_object_get(a->j, keys[0])) +
-			    json_array_size(json_object_get(a->j, keys[1])) >
-		    APPLY_MAX) {
-			cli_err("%s: the image's Entrypoint and Cmd hold more than %d entries", what,
-				APPLY_MAX);
-			return CLI_FAILURE;
-		}
-		for (unsigned k = 0; k < 2; k++)
-			json_array_foreach(json_object_get(a->j, keys[k]), i, v) {
-				if (json_string_value(v))
-					a->argv[n++] = json_string_value(v);
-			}
-		a->argv[n] = NULL;
-		if (!n) {
-			cli_err("%s: the image has no Entrypoint or Cmd: give a command after --", what);
+		if (!image_default_argv(&rc, a->argv, APPLY_MAX + 1)) {
+			cli_err(
+			    "%s: the image has no Entrypoint or Cmd, or more than %d of them: give "
+			    "a command after --",
+			    what, APPLY_MAX);
 			return CLI_FAILURE;
 		}
 		cmd->argv = (char **)a->argv;
